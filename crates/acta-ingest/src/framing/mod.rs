@@ -1,0 +1,262 @@
+//! Framing: cutting an input byte stream into records, without interpreting
+//! them.
+//!
+//! Access logs arrive in a few physical shapes (NDJSON, a JSON array, a
+//! CloudTrail `{"Records":[...]}` envelope, pretty-printed objects one after
+//! another) and parsers should not care which. Framing turns every shape into
+//! the same thing: a sequence of records, each the exact bytes of one event as
+//! they appear in the input. Keeping the bytes untouched (no re-serialisation)
+//! means what acta stores and hashes later is what the source wrote.
+//!
+//! # Detecting the shape
+//!
+//! The shape is detected per input from its first bytes, skipping leading
+//! whitespace (and a UTF-8 byte order mark at the very start):
+//!
+//! - `[`: a **JSON array**; each top-level element is a record.
+//! - `{` followed by `"Records"`, `:` and `[` (whitespace allowed between
+//!   them): an **envelope**; each element of that array is a record. Several
+//!   envelopes one after another (concatenated CloudTrail files) are accepted.
+//! - another `{`: if the first line alone holds one complete value, the input
+//!   is **NDJSON** ([`Shape::Lines`]); otherwise (a value spread over several
+//!   lines, or several values on the first line) it is a sequence of
+//!   **concatenated values**, each a record.
+//! - anything else: **lines**, one record per line (text logs included).
+//!
+//! Deciding on "first line is one complete value" needs no look-ahead buffer:
+//! the first value is scanned as a record either way, and the verdict only
+//! changes whether its line's surrounding whitespace belongs to it.
+//!
+//! In line mode, a line starting (after spaces) with an envelope start is
+//! split into its elements, streaming, so a CloudTrail file stored as one
+//! 100 MB line costs one element of memory, not one line. Such an envelope
+//! must end on its line: a line is the unit of damage in NDJSON, and letting
+//! a truncated envelope swallow the following lines would turn one bad line
+//! into many.
+//!
+//! # Why a structural scanner, not a JSON parser
+//!
+//! Element boundaries are found by a scanner that tracks only depth, strings
+//! and escapes (see `scan.rs`). It never recurses and never buffers more than
+//! the record being cut, so memory is bounded by `max_record_bytes` plus the
+//! reader's buffer whatever the input size or nesting. Each record is then
+//! validated on its own by serde_json, only to set its [`Flag`]: a record that
+//! is not valid JSON is still a record, because dropping it would hide
+//! exactly the input acta is meant to account for.
+//!
+//! # Nothing is dropped silently
+//!
+//! Every byte of content ends up in a record, in [`FramingReport::rejected`]
+//! (records over the size limit, skipped without being buffered), or is
+//! structure (brackets, commas, the envelope wrapper). When the structure of
+//! an array, envelope or value sequence breaks, the framer stops trusting it:
+//! the bytes of the broken element and everything after are emitted as line
+//! records flagged [`Flag::Malformed`], and the switch is reported once. An
+//! I/O error ends the input with the partial record flagged
+//! [`Flag::Truncated`] before the error itself is returned.
+//!
+//! # Batches
+//!
+//! Records are appended to a caller-owned [`RecordBatch`]: one byte buffer and
+//! one metadata vector reused from batch to batch, so the hot path allocates
+//! nothing per record and bytes are copied once, from the reader's buffer to
+//! the batch.
+
+mod framer;
+mod input;
+mod scan;
+mod validate;
+
+use std::io;
+use std::ops::Range;
+use std::path::PathBuf;
+
+pub use framer::Framer;
+pub use input::open_input;
+
+/// Reading limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FramerConfig {
+    /// Largest record kept; larger ones are skipped and reported as
+    /// [`Rejected`].
+    pub max_record_bytes: usize,
+}
+
+impl FramerConfig {
+    /// 64 MiB: far above any real event, low enough that a runaway line
+    /// cannot exhaust memory.
+    pub const DEFAULT_MAX_RECORD_BYTES: usize = 64 << 20;
+}
+
+impl Default for FramerConfig {
+    fn default() -> Self {
+        Self {
+            max_record_bytes: Self::DEFAULT_MAX_RECORD_BYTES,
+        }
+    }
+}
+
+/// The detected shape of an input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// One record per line (NDJSON or text).
+    Lines,
+    /// A top-level JSON array; one record per element.
+    JsonArray,
+    /// `{"Records":[...]}`; one record per element of `Records`.
+    Envelope,
+    /// JSON values one after another; one record per value.
+    Concatenated,
+}
+
+/// What framing learned about a record's content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flag {
+    /// One valid JSON value.
+    Json,
+    /// Not valid JSON (text log lines land here); the reason says why.
+    NotJson(&'static str),
+    /// Part of the input after its structure broke, kept line by line; the
+    /// reason says what broke.
+    Malformed(&'static str),
+    /// Cut short by an I/O error.
+    Truncated,
+}
+
+impl Flag {
+    /// Why the record is not plain JSON, if it is not.
+    pub fn reason(&self) -> Option<&'static str> {
+        match self {
+            Flag::Json => None,
+            Flag::NotJson(r) | Flag::Malformed(r) => Some(r),
+            Flag::Truncated => Some("cut short by a read error"),
+        }
+    }
+}
+
+/// Where a record is and what it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordMeta {
+    /// The record's bytes within [`RecordBatch::data`].
+    pub range: Range<usize>,
+    /// 1-based line of the input where the record starts.
+    pub line: u64,
+    /// 0-based number of the record within its input (emitted records only).
+    pub ordinal: u64,
+    pub flag: Flag,
+}
+
+/// Records framed from one input, reusable across calls.
+///
+/// `data` holds the record bytes back to back; it may also hold a few bytes
+/// that belong to no record (the line separators of a malformed tail), so
+/// always go through `records[i].range`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordBatch {
+    pub data: Vec<u8>,
+    pub records: Vec<RecordMeta>,
+}
+
+impl RecordBatch {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Empties the batch, keeping its allocations for the next fill.
+    pub fn clear(&mut self) {
+        self.data.clear();
+        self.records.clear();
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// The `i`-th record's bytes and metadata.
+    pub fn get(&self, i: usize) -> Option<(&[u8], &RecordMeta)> {
+        let meta = self.records.get(i)?;
+        Some((self.data.get(meta.range.clone()).unwrap_or_default(), meta))
+    }
+
+    /// Records in order, with their bytes.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&[u8], &RecordMeta)> + '_ {
+        self.records
+            .iter()
+            .map(|meta| (self.data.get(meta.range.clone()).unwrap_or_default(), meta))
+    }
+
+    /// Total bytes of all records.
+    pub fn bytes(&self) -> usize {
+        self.records.iter().map(|m| m.range.len()).sum()
+    }
+}
+
+/// A record skipped for exceeding [`FramerConfig::max_record_bytes`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    /// 1-based line where the record starts.
+    pub line: u64,
+    /// Its size (so far, if the input ended inside it).
+    pub bytes: u64,
+    pub reason: String,
+}
+
+/// What framing one input did, for the end-of-input summary.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FramingReport {
+    /// Detected shape; `None` until detected (and for empty inputs).
+    pub shape: Option<Shape>,
+    /// Records emitted.
+    pub records: u64,
+    /// Input bytes consumed (after decompression).
+    pub bytes: u64,
+    /// Bytes of the records emitted.
+    pub record_bytes: u64,
+    /// Whitespace-only lines skipped in line mode.
+    pub blank_lines: u64,
+    /// Records emitted with a flag other than [`Flag::Json`].
+    pub flagged: u64,
+    /// The first [`FramingReport::MAX_REJECTED_KEPT`] rejected records.
+    pub rejected: Vec<Rejected>,
+    /// All rejected records, including those not kept in `rejected`.
+    pub rejected_count: u64,
+    /// Where the input's structure broke (1-based line of the first byte kept
+    /// as a malformed line) and why. From there on every line is a record
+    /// flagged [`Flag::Malformed`].
+    pub switched_to_lines: Option<(u64, &'static str)>,
+    /// NDJSON lines holding an envelope that broke before closing; the rest
+    /// of each such line is kept as a [`Flag::Malformed`] record and framing
+    /// resumes with the next line.
+    pub broken_envelope_lines: u64,
+    /// The input holds no content: no bytes, or only whitespace.
+    pub empty: bool,
+}
+
+impl FramingReport {
+    /// How many [`Rejected`] entries are kept; `rejected_count` has the total.
+    pub const MAX_REJECTED_KEPT: usize = 100;
+}
+
+/// Why an input could not be (fully) read.
+#[derive(Debug, thiserror::Error)]
+pub enum FramingError {
+    /// The input could not be opened (or its first bytes read).
+    #[error("cannot open `{}`: {source}", path.display())]
+    Open { path: PathBuf, source: io::Error },
+    /// Reading failed part-way. Records before `line` were delivered; the rest
+    /// of the input is lost.
+    #[error(
+        "cannot read `{name}` past line {line}: {source}; the records before it were kept, \
+         the rest of this input is skipped (is the file truncated or corrupt?)"
+    )]
+    Io {
+        name: String,
+        line: u64,
+        source: io::Error,
+    },
+}

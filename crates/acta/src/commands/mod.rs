@@ -1,0 +1,58 @@
+//! One module per subcommand.
+
+mod bench;
+mod ingest;
+mod key;
+mod proof;
+mod verify;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::cli::{BenchCommand, Cli, Command, KeyCommand};
+use crate::datadir::DataDir;
+
+/// Exit status when a check fails (verification, receipt).
+pub const EXIT_FAILED: u8 = 1;
+/// Exit status when a command cannot run (bad usage, missing ledger or key).
+pub const EXIT_ERROR: u8 = 2;
+
+pub fn run(cli: Cli) -> Result<ExitCode> {
+    let data = DataDir::new(&cli.data_dir);
+    match cli.command {
+        Command::Ingest(args) => ingest::run(&data, args),
+        Command::Verify(args) => verify::run(&data, args),
+        Command::Proof(args) => proof::run(&data, args),
+        Command::Key {
+            command: KeyCommand::Show,
+        } => key::show(&data),
+        Command::Bench {
+            command: BenchCommand::Ingest(args),
+        } => bench::ingest(&data, args),
+        Command::Bench {
+            command:
+                BenchCommand::Generate {
+                    events,
+                    seed,
+                    output,
+                },
+        } => bench::generate(events, seed, &output),
+    }
+}
+
+/// A progress bar on standard error when it is a terminal and not silenced.
+pub fn progress_bar(total: Option<u64>, quiet: bool, template: &str) -> indicatif::ProgressBar {
+    use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = match total {
+        Some(t) => ProgressBar::with_draw_target(Some(t), ProgressDrawTarget::stderr()),
+        None => ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()),
+    };
+    if let Ok(style) = ProgressStyle::with_template(template) {
+        bar.set_style(style);
+    }
+    bar
+}

@@ -1,0 +1,27 @@
+//! `acta`: who did what, when, where, and whether it was allowed — with proof.
+//!
+//! The command line over acta's ledger: `ingest` stores access-log records as tamper-evident
+//! entries, `verify` re-audits the whole ledger offline, `proof` issues and checks inclusion
+//! receipts, `key` shows the log's public key, and `bench` measures all of it.
+
+mod cli;
+mod commands;
+mod datadir;
+mod pipeline;
+mod synth;
+mod units;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match commands::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("acta: {e:#}");
+            ExitCode::from(commands::EXIT_ERROR)
+        }
+    }
+}
