@@ -79,6 +79,12 @@ impl Layout {
         self.root.join("payload")
     }
 
+    /// `journal/spare/`: retired journal segments kept for reuse. Recycling segment files instead
+    /// of deleting them spares file systems the cost of allocating and freeing inodes.
+    pub fn journal_spare_dir(&self) -> PathBuf {
+        self.journal_dir().join("spare")
+    }
+
     /// Payload segment number `segment`, holding entries `segment × 65,536 …`.
     pub fn payload_segment(&self, segment: u64) -> PathBuf {
         self.payload_dir().join(format!("{segment:010}.dat"))
@@ -95,7 +101,11 @@ impl Layout {
             Err(e) => return Err(e),
         };
         for entry in dir {
-            let path = entry?.path();
+            let entry = entry?;
+            if entry.file_name() == "spare" && entry.file_type()?.is_dir() {
+                continue;
+            }
+            let path = entry.path();
             let base = path
                 .file_name()
                 .and_then(|n| n.to_str())

@@ -496,10 +496,8 @@ impl Ledger {
         self.flusher.finish(&mut self.journal.closed);
         let root = self.layout.root().to_owned();
         syncfs(&root)?;
-        for (_, _, path) in self.journal.closed.drain(..) {
-            fs::remove_file(&path).map_err(io_err("remove", &path))?;
-        }
-        sync_dir(&self.layout.journal_dir())?;
+        let closed: Vec<PathBuf> = self.journal.closed.drain(..).map(|(_, _, p)| p).collect();
+        retire(&self.layout, &closed)?;
         Ok(self.signed.clone())
     }
 
@@ -859,6 +857,7 @@ struct JournalWriter {
     /// Closed segments `(base, end, path)`, synced, deletable once their bundles are durable.
     closed: Vec<(u64, u64, PathBuf)>,
     dir_dirty: bool,
+    spare_dirty: bool,
 }
 
 impl JournalWriter {
@@ -874,6 +873,7 @@ impl JournalWriter {
             to_sync: Vec::new(),
             closed: Vec::new(),
             dir_dirty: true,
+            spare_dirty: false,
         })
     }
 
@@ -885,7 +885,13 @@ impl JournalWriter {
     fn roll(&mut self, header: SegmentHeader) -> Result<(), LedgerError> {
         self.flush()?;
         let path = self.layout.journal_segment(header.base);
-        let file = create_with_header(&path, &header.encode())?;
+        let file = match reuse_spare(&self.layout, &path, &header.encode())? {
+            Some(f) => {
+                self.spare_dirty = true;
+                f
+            }
+            None => create_with_header(&path, &header.encode())?,
+        };
         let old_file = std::mem::replace(&mut self.file, file);
         let old_path = std::mem::replace(&mut self.path, path);
         self.closed.push((self.base, header.base, old_path.clone()));
@@ -914,6 +920,10 @@ impl JournalWriter {
             sync_dir(&self.layout.journal_dir())?;
             self.dir_dirty = false;
         }
+        if self.spare_dirty {
+            sync_dir(&self.layout.journal_spare_dir())?;
+            self.spare_dirty = false;
+        }
         Ok(())
     }
 }
@@ -930,6 +940,8 @@ struct PayloadWriter {
     buf: Vec<u8>,
     to_sync: Vec<(File, PathBuf)>,
     dir_dirty: bool,
+    /// File offset below which cached pages were dropped.
+    dropped: u64,
 }
 
 /// Payload bytes buffered before a write call.
@@ -959,6 +971,7 @@ impl PayloadWriter {
             buf: Vec::with_capacity(PAYLOAD_BUF),
             to_sync: Vec::new(),
             dir_dirty,
+            dropped: 0,
         })
     }
 
@@ -971,6 +984,7 @@ impl PayloadWriter {
         self.to_sync.push((old, old_path));
         self.segment = segment;
         self.len = 0;
+        self.dropped = 0;
         self.dir_dirty = true;
         Ok(())
     }
@@ -1003,14 +1017,36 @@ impl PayloadWriter {
     fn sync(&mut self) -> Result<(), LedgerError> {
         for (f, p) in self.to_sync.drain(..) {
             f.sync_data().map_err(io_err("sync", &p))?;
+            drop_cached(&f, 0, None);
         }
         self.file.sync_data().map_err(io_err("sync", &self.path))?;
         if self.dir_dirty {
             sync_dir(&self.layout.payload_dir())?;
             self.dir_dirty = false;
         }
+        // Synced payloads are written once and read again only by audits: drop their pages from
+        // the cache (all whole pages; the last, partial one is still being appended to), so the
+        // ledger streams through a small, warm set of pages instead of filling memory.
+        let synced = (PAYLOAD_HEADER_LEN + self.len) / PAGE * PAGE;
+        if synced > self.dropped {
+            drop_cached(
+                &self.file,
+                self.dropped,
+                std::num::NonZeroU64::new(synced - self.dropped),
+            );
+            self.dropped = synced;
+        }
         Ok(())
     }
+}
+
+/// Page size for cache advice.
+const PAGE: u64 = 4096;
+
+/// Tells the kernel that a file range will not be read soon. Advice only: failure changes nothing
+/// but memory use, so it is ignored.
+pub(crate) fn drop_cached(file: &File, offset: u64, len: Option<std::num::NonZeroU64>) {
+    let _ = rustix::fs::fadvise(file, offset, len, rustix::fs::Advice::DontNeed);
 }
 
 /// Header of payload segment `segment`.
@@ -1020,6 +1056,58 @@ pub(crate) fn payload_header(segment: u64) -> Vec<u8> {
         PAYLOAD_VERSION,
         &(segment * PAYLOAD_SEGMENT_ENTRIES).to_be_bytes(),
     )
+}
+
+/// Journal segment files kept for reuse.
+const MAX_SPARE_SEGMENTS: usize = 4;
+
+/// Retires closed journal segments (whose entries are durable in bundle files): keeps a few as
+/// spares for reuse, removes the rest.
+fn retire(layout: &Layout, paths: &[PathBuf]) -> Result<(), LedgerError> {
+    let spare_dir = layout.journal_spare_dir();
+    fs::create_dir_all(&spare_dir).map_err(io_err("create directory", &spare_dir))?;
+    let mut spares = fs::read_dir(&spare_dir)
+        .map_err(io_err("list", &spare_dir))?
+        .count();
+    for p in paths {
+        match p.file_name() {
+            Some(name) if spares < MAX_SPARE_SEGMENTS => {
+                let to = spare_dir.join(name);
+                fs::rename(p, &to).map_err(io_err("retire", p))?;
+                spares += 1;
+            }
+            _ => fs::remove_file(p).map_err(io_err("remove", p))?,
+        }
+    }
+    sync_dir(&layout.journal_dir())?;
+    sync_dir(&spare_dir)
+}
+
+/// Turns a spare journal segment into the segment at `path`: truncated, new header written, then
+/// renamed into place. A crash in between leaves either a spare or a newest segment whose header
+/// names another base, which recovery treats as never started.
+fn reuse_spare(layout: &Layout, path: &Path, header: &[u8]) -> Result<Option<File>, LedgerError> {
+    let spare_dir = layout.journal_spare_dir();
+    let spare = match fs::read_dir(&spare_dir) {
+        Ok(mut rd) => rd.find_map(|e| e.ok()).map(|e| e.path()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(LedgerError::Io {
+                op: "list",
+                path: spare_dir,
+                source: e,
+            });
+        }
+    };
+    let Some(spare) = spare else { return Ok(None) };
+    let mut f = OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(&spare)
+        .map_err(io_err("open", &spare))?;
+    f.write_all(header).map_err(io_err("write", &spare))?;
+    fs::rename(&spare, path).map_err(io_err("rename into place", path))?;
+    Ok(Some(f))
 }
 
 fn create_with_header(path: &Path, header: &[u8]) -> Result<File, LedgerError> {
@@ -1049,18 +1137,13 @@ impl Flusher {
     fn start(layout: &Layout) -> Flusher {
         let (jobs, job_rx) = mpsc::channel::<Vec<PathBuf>>();
         let (done_tx, done) = mpsc::channel();
-        let journal_dir = layout.journal_dir();
+        let retire_layout = layout.clone();
         let thread_root = layout.root().to_owned();
         let thread = thread::Builder::new()
             .name("acta-ledger-flush".into())
             .spawn(move || {
                 for paths in job_rx {
-                    let r = syncfs(&thread_root).and_then(|()| {
-                        for p in &paths {
-                            fs::remove_file(p).map_err(io_err("remove", p))?;
-                        }
-                        sync_dir(&journal_dir)
-                    });
+                    let r = syncfs(&thread_root).and_then(|()| retire(&retire_layout, &paths));
                     if done_tx
                         .send(r.map(|()| paths).map_err(|e| e.to_string()))
                         .is_err()
@@ -1280,6 +1363,10 @@ impl Recovery {
                 }
                 Err(e) => return Err(damaged(path, e.to_string())),
             };
+            if header.base != *base && k + 1 == segments.len() && k > 0 {
+                unborn = Some(path.clone());
+                break;
+            }
             if header.base != *base {
                 return Err(damaged(
                     path,
@@ -1420,6 +1507,7 @@ impl Recovery {
             to_sync: Vec::new(),
             closed,
             dir_dirty: false,
+            spare_dirty: false,
         };
         let payload = PayloadWriter::open(&layout, payload.segment, payload.offset)?;
         let mut history_file = history_file;

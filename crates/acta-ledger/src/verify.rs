@@ -435,6 +435,8 @@ fn check_segment_inner(
 ) -> Result<(), VerifyFailure> {
     let mut walk = SegmentWalk::open(layout, journal.clone(), s, size)?;
     let mut names: HashMap<String, u32> = HashMap::new();
+    // Entries of one source come in runs: compare with the previous source before hashing a key.
+    let mut last: Option<(String, u32)> = None;
     while let Some(step) = walk.next() {
         let st = step?;
         let index = st.index;
@@ -485,15 +487,21 @@ fn check_segment_inner(
             ));
         }
         let source = st.envelope.source;
-        let id = match names.get(source) {
-            Some(id) => *id,
-            None => {
-                let id = u32::try_from(chunk.names.len()).unwrap_or(u32::MAX);
-                names.insert(source.to_owned(), id);
-                chunk.names.push(source.to_owned());
-                id
-            }
+        let id = match last.as_ref().filter(|(n, _)| n == source) {
+            Some((_, id)) => *id,
+            None => match names.get(source) {
+                Some(id) => *id,
+                None => {
+                    let id = u32::try_from(chunk.names.len()).unwrap_or(u32::MAX);
+                    names.insert(source.to_owned(), id);
+                    chunk.names.push(source.to_owned());
+                    id
+                }
+            },
         };
+        if last.as_ref().is_none_or(|(_, l)| *l != id) {
+            last = Some((source.to_owned(), id));
+        }
         chunk.payload_bytes += st.envelope.payload_len;
         chunk.leaves.push(leaf);
         chunk.seqs.push((id, st.envelope.seq));
@@ -549,19 +557,41 @@ impl Fold<'_> {
         chunk: &Chunk,
         rel: &dyn Fn(&Path) -> PathBuf,
     ) -> Result<(), VerifyFailure> {
+        // Resolve the chunk's source names to the fold's counters once, not once per entry.
+        let mut counters: Vec<u64> = chunk
+            .names
+            .iter()
+            .map(|n| self.next_seq.get(n).copied().unwrap_or(0))
+            .collect();
+        let result = self.fold_entries(chunk, &mut counters, rel);
+        for (name, next) in chunk.names.iter().zip(counters) {
+            self.next_seq.insert(name.clone(), next);
+        }
+        result?;
+        if let Some(e) = &chunk.error {
+            return Err(e.clone());
+        }
+        Ok(())
+    }
+
+    fn fold_entries(
+        &mut self,
+        chunk: &Chunk,
+        counters: &mut [u64],
+        rel: &dyn Fn(&Path) -> PathBuf,
+    ) -> Result<(), VerifyFailure> {
         let layout = self.layout;
         for (j, (leaf, (name, seq))) in chunk.leaves.iter().zip(&chunk.seqs).enumerate() {
             let index = chunk.first + j as u64;
-            let source = chunk
-                .names
-                .get(*name as usize)
-                .map(String::as_str)
-                .unwrap_or("");
-            let next = match self.next_seq.get_mut(source) {
-                Some(n) => n,
-                None => self.next_seq.entry(source.to_owned()).or_insert(0),
+            let Some(next) = counters.get_mut(*name as usize) else {
+                continue;
             };
             if *seq != *next {
+                let source = chunk
+                    .names
+                    .get(*name as usize)
+                    .map(String::as_str)
+                    .unwrap_or("");
                 let bundle = layout.bundle(&TileId::full(0, index / TILE_WIDTH));
                 return Err(fail(
                     Some(index),
@@ -614,9 +644,6 @@ impl Fold<'_> {
                 return Err(e);
             }
             self.check_checkpoints(rel)?;
-        }
-        if let Some(e) = &chunk.error {
-            return Err(e.clone());
         }
         Ok(())
     }
