@@ -249,7 +249,6 @@ pub struct StoredEntry {
 }
 
 /// The tamper-evident ledger, open for writing.
-#[derive(Debug)]
 pub struct Ledger {
     layout: Layout,
     key: LogKey,
@@ -271,6 +270,22 @@ pub struct Ledger {
     flusher: Flusher,
     scratch: Vec<u8>,
     poisoned: Option<String>,
+    /// Entries made durable by the last commit.
+    synced_size: u64,
+    /// Commits that synced new entries (for tests and statistics).
+    commits: u64,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("dir", &self.layout.root())
+            .field("origin", &self.key.name())
+            .field("size", &self.tree.size())
+            .field("signed", &self.signed.checkpoint.size)
+            .field("poisoned", &self.poisoned)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Milliseconds since the Unix epoch, now.
@@ -305,6 +320,12 @@ impl Ledger {
     /// The directory the ledger lives in.
     pub fn dir(&self) -> &Path {
         self.layout.root()
+    }
+
+    /// Number of commits that made new entries durable since the ledger was opened: each costs
+    /// one round of syncs, whatever the number of entries it covers.
+    pub fn commits(&self) -> u64 {
+        self.commits
     }
 
     /// The latest signed checkpoint.
@@ -393,8 +414,12 @@ impl Ledger {
     /// Makes every appended entry durable and signs a checkpoint covering them.
     pub fn commit(&mut self) -> Result<Committed, LedgerError> {
         self.check_poisoned()?;
-        let r = self.sync_appended();
-        self.poison(r)?;
+        if self.tree.size() > self.synced_size {
+            let r = self.sync_appended();
+            self.poison(r)?;
+            self.synced_size = self.tree.size();
+            self.commits += 1;
+        }
         if self.tree.size() > self.signed.checkpoint.size {
             self.signed = SignedCheckpoint::sign(&self.key, self.tree.size(), self.tree.root());
             history::push(&mut self.history_buf, now_ms(), &self.signed.note);
@@ -1545,6 +1570,11 @@ impl Recovery {
             last_publish: Instant::now(),
             scratch: Vec::new(),
             poisoned: None,
+            // Entries replayed beyond the last checkpoint may still be only in the page cache
+            // (the writer was killed before its sync): the first commit syncs them before any
+            // checkpoint covers them.
+            synced_size: signed.checkpoint.size,
+            commits: 0,
         };
         for t in tile::partial_tiles(size) {
             ledger.tiles.partials.insert((false, t.level, t.index));
@@ -1562,6 +1592,28 @@ impl Recovery {
                     cp.size, cp.root
                 ),
             });
+        }
+        // The published checkpoint must agree with the tree too: a validly signed, different
+        // root for a size means someone holding the key forked the log. Republishing over it
+        // would hide the evidence, so the ledger refuses to open.
+        let cp_path = ledger.layout.checkpoint_file();
+        let published = frame::read_optional(&cp_path)
+            .map_err(io_err("read", &cp_path))?
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|n| SignedCheckpoint::open(&n, ledger.key.verifier()).ok());
+        if let Some(p) = published
+            && p.checkpoint.size <= ledger.size()
+        {
+            let root = ledger.root_at(p.checkpoint.size)?;
+            if root != p.checkpoint.root {
+                return Err(LedgerError::Inconsistent {
+                    path: cp_path,
+                    detail: format!(
+                        "the published checkpoint signs root {} for {} entries, but they hash to {root}: the log was forked",
+                        p.checkpoint.root, p.checkpoint.size
+                    ),
+                });
+            }
         }
         // Sign for entries that were durable but not yet checkpointed, then republish.
         ledger.commit()?;
