@@ -192,13 +192,18 @@ impl<'a> Iterator for Records<'a> {
     }
 }
 
-/// Reads a whole file, mapping "not found" to `None`.
-pub fn read_optional(path: &std::path::Path) -> io::Result<Option<Vec<u8>>> {
-    match std::fs::read(path) {
-        Ok(b) => Ok(Some(b)),
+/// Maps "not found" to `None`: for files and directories that may legitimately be absent.
+pub fn absent_ok<T>(r: io::Result<T>) -> io::Result<Option<T>> {
+    match r {
+        Ok(v) => Ok(Some(v)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Reads a whole file, `None` when it does not exist.
+pub fn read_optional(path: &std::path::Path) -> io::Result<Option<Vec<u8>>> {
+    absent_ok(std::fs::read(path))
 }
 
 #[cfg(test)]

@@ -687,16 +687,8 @@ fn lock(layout: &Layout) -> Result<File, LedgerError> {
 pub fn lock_shared(dir: &Path) -> Result<Option<File>, LedgerError> {
     let layout = Layout::new(dir);
     let path = layout.lock_file();
-    let file = match File::open(&path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(LedgerError::Io {
-                op: "open",
-                path,
-                source: e,
-            });
-        }
+    let Some(file) = frame::absent_ok(File::open(&path)).map_err(io_err("open", &path))? else {
+        return Ok(None);
     };
     rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockShared)
         .map_err(|_| LedgerError::Locked(layout.root().to_owned()))?;
@@ -834,17 +826,7 @@ impl TileWriter {
     fn drop_partials(&mut self, id: &TileId, bundle: bool) -> Result<(), LedgerError> {
         if self.partials.remove(&(bundle, id.level, id.index)) {
             let dir = self.log.join(id.partial_dir(bundle));
-            match fs::remove_dir_all(&dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => {
-                    return Err(LedgerError::Io {
-                        op: "remove",
-                        path: dir,
-                        source: e,
-                    });
-                }
-            }
+            frame::absent_ok(fs::remove_dir_all(&dir)).map_err(io_err("remove", &dir))?;
         }
         Ok(())
     }
@@ -1113,17 +1095,10 @@ fn retire(layout: &Layout, paths: &[PathBuf]) -> Result<(), LedgerError> {
 /// names another base, which recovery treats as never started.
 fn reuse_spare(layout: &Layout, path: &Path, header: &[u8]) -> Result<Option<File>, LedgerError> {
     let spare_dir = layout.journal_spare_dir();
-    let spare = match fs::read_dir(&spare_dir) {
-        Ok(mut rd) => rd.find_map(|e| e.ok()).map(|e| e.path()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => {
-            return Err(LedgerError::Io {
-                op: "list",
-                path: spare_dir,
-                source: e,
-            });
-        }
-    };
+    let spare = frame::absent_ok(fs::read_dir(&spare_dir))
+        .map_err(io_err("list", &spare_dir))?
+        .and_then(|mut rd| rd.find_map(|e| e.ok()))
+        .map(|e| e.path());
     let Some(spare) = spare else { return Ok(None) };
     let mut f = OpenOptions::new()
         .write(true)
@@ -1762,17 +1737,13 @@ impl PayloadReplay {
         let mut s = self.segment + 1;
         loop {
             let p = layout.payload_segment(s);
-            match fs::remove_file(&p) {
-                Ok(()) => s += 1,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => break,
-                Err(e) => {
-                    return Err(LedgerError::Io {
-                        op: "remove",
-                        path: p,
-                        source: e,
-                    });
-                }
+            if frame::absent_ok(fs::remove_file(&p))
+                .map_err(io_err("remove", &p))?
+                .is_none()
+            {
+                break;
             }
+            s += 1;
         }
         Ok(())
     }
@@ -1820,17 +1791,9 @@ fn remove_beyond(layout: &Layout, size: u64) -> Result<(), LedgerError> {
                 paths.push(layout.bundle(&id));
             }
             for p in paths {
-                match fs::remove_file(&p) {
-                    Ok(()) => any = true,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => {
-                        return Err(LedgerError::Io {
-                            op: "remove",
-                            path: p,
-                            source: e,
-                        });
-                    }
-                }
+                any |= frame::absent_ok(fs::remove_file(&p))
+                    .map_err(io_err("remove", &p))?
+                    .is_some();
             }
             if !any {
                 break;

@@ -74,8 +74,9 @@ pub fn run(data: &DataDir, args: IngestArgs) -> Result<ExitCode> {
     }
     let flagged: u64 = summary.flagged.values().sum();
     let mut line = format!(
-        "stored {} entries ({}) from {} input{} in {} ({}); checkpoint {} ({})",
+        "stored {} entr{} ({}) from {} input{} in {} ({}); checkpoint {} ({})",
         units::count(summary.entries),
+        if summary.entries == 1 { "y" } else { "ies" },
         units::bytes(summary.bytes),
         summary.inputs,
         if summary.inputs == 1 { "" } else { "s" },
