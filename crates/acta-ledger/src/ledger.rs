@@ -526,6 +526,61 @@ impl Ledger {
         Ok(self.signed.clone())
     }
 
+    /// Checks every version of the current partial tiles and bundle after a crash: each must
+    /// be a prefix of what the entries give (a published one may have been cut short by power
+    /// loss). Wrong ones are rewritten, ones wider than the stored entries removed.
+    fn repair_partials(&mut self) -> Result<(), LedgerError> {
+        let size = self.tree.size();
+        let mut bundle_ends = Vec::new();
+        let mut end = 0usize;
+        for e in BundleEntries::new(&self.bundle).flatten() {
+            end += 2 + e.len();
+            bundle_ends.push(end);
+        }
+        for t in tile::partial_tiles(size) {
+            let mut hashes = Vec::new();
+            tile::encode_hashes(self.tree.partial(t.level), &mut hashes);
+            for is_bundle in [false, true] {
+                if is_bundle && t.level > 0 {
+                    continue;
+                }
+                self.tiles.partials.insert((is_bundle, t.level, t.index));
+                let dir = self.layout.log_dir().join(t.partial_dir(is_bundle));
+                let Some(listing) =
+                    frame::absent_ok(fs::read_dir(&dir)).map_err(io_err("list", &dir))?
+                else {
+                    continue;
+                };
+                for entry in listing.flatten() {
+                    let Some(w) = entry
+                        .file_name()
+                        .to_str()
+                        .and_then(|n| n.parse::<u16>().ok())
+                    else {
+                        continue;
+                    };
+                    let path = entry.path();
+                    let want = if is_bundle {
+                        bundle_ends
+                            .get(usize::from(w).wrapping_sub(1))
+                            .and_then(|e| self.bundle.get(..*e))
+                    } else {
+                        hashes.get(..usize::from(w) * Hash::LEN)
+                    };
+                    match want.filter(|_| w > 0 && w <= t.width) {
+                        Some(want) => {
+                            if fs::read(&path).map_err(io_err("read", &path))? != want {
+                                write_replace(&path, want)?;
+                            }
+                        }
+                        None => fs::remove_file(&path).map_err(io_err("remove", &path))?,
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Inclusion proof of entry `index` in the tree of `size` entries.
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, LedgerError> {
         self.check_size(size)?;
@@ -722,11 +777,15 @@ fn ensure_format(layout: &Layout, key: &LogKey) -> Result<bool, LedgerError> {
             Ok(false)
         }
         None => {
+            // FORMAT is written last when a ledger is created: without it, an earlier creation
+            // was interrupted, unless checkpoints were signed (then the file was lost).
             let history = layout.history_file();
-            if history.exists() || layout.journal_dir().exists() {
+            if let Some(bytes) = frame::read_optional(&history).map_err(io_err("read", &history))?
+                && history::parse(&bytes).is_ok_and(|h| !h.records.is_empty())
+            {
                 return Err(damaged(
                     &path,
-                    "FORMAT file is missing but ledger files exist".into(),
+                    "FORMAT file is missing but checkpoints were signed".into(),
                 ));
             }
             for d in [
@@ -843,8 +902,13 @@ impl TileWriter {
             id.hash_path()
         };
         self.partials.insert((bundle, id.level, id.index));
-        if self.log.join(&rel).exists() {
-            return Ok(());
+        let path = self.log.join(&rel);
+        // A partial tile is immutable once served; it is only rewritten when its bytes are not
+        // what they must be (a write cut short by power loss), and then atomically.
+        match frame::read_optional(&path).map_err(io_err("read", &path))? {
+            Some(existing) if existing == bytes => return Ok(()),
+            Some(_) => return write_replace(&path, bytes),
+            None => {}
         }
         self.write(&rel, bytes)
     }
@@ -1076,14 +1140,21 @@ fn retire(layout: &Layout, paths: &[PathBuf]) -> Result<(), LedgerError> {
     let mut spares = fs::read_dir(&spare_dir)
         .map_err(io_err("list", &spare_dir))?
         .count();
+    // A path already gone was retired by an earlier attempt that failed part-way.
     for p in paths {
         match p.file_name() {
             Some(name) if spares < MAX_SPARE_SEGMENTS => {
                 let to = spare_dir.join(name);
-                fs::rename(p, &to).map_err(io_err("retire", p))?;
-                spares += 1;
+                if frame::absent_ok(fs::rename(p, &to))
+                    .map_err(io_err("retire", p))?
+                    .is_some()
+                {
+                    spares += 1;
+                }
             }
-            _ => fs::remove_file(p).map_err(io_err("remove", p))?,
+            _ => {
+                frame::absent_ok(fs::remove_file(p)).map_err(io_err("remove", p))?;
+            }
         }
     }
     sync_dir(&layout.journal_dir())?;
@@ -1349,34 +1420,37 @@ impl Recovery {
         segments: Vec<(u64, PathBuf)>,
     ) -> Result<Ledger, LedgerError> {
         let layout = rec.layout;
+        let signed_size = last_signed.as_ref().map_or(0, |s| s.checkpoint.size);
         let mut parsed = Vec::with_capacity(segments.len());
-        // The newest segment may have been created by a roll that was interrupted before its
-        // header was written: it then holds no acknowledged entry and is cut like a torn tail.
-        let mut unborn: Option<PathBuf> = None;
+        // A segment whose header is unreadable or names another base was started by a group
+        // that never committed (a roll writes the header unsynced; a recycled spare still carries
+        // its old one): it and every later segment hold no acknowledged entry and are cut like a
+        // torn tail. Below the last signed checkpoint the same sight is damage, and nothing is
+        // touched.
+        let mut unborn: Vec<PathBuf> = Vec::new();
         for (k, (base, path)) in segments.iter().enumerate() {
+            if !unborn.is_empty() {
+                unborn.push(path.clone());
+                continue;
+            }
             let bytes = fs::read(path).map_err(io_err("read", path))?;
-            let (header, start) = match SegmentHeader::decode(&bytes) {
-                Ok(h) => h,
-                Err(_) if k + 1 == segments.len() && (k > 0 || *base == 0) => {
-                    unborn = Some(path.clone());
-                    break;
+            match SegmentHeader::decode(&bytes) {
+                Ok((header, start)) if header.base == *base => {
+                    parsed.push((path.clone(), header, bytes, start));
+                }
+                _ if *base >= signed_size && (k > 0 || *base == 0) => unborn.push(path.clone()),
+                Ok((header, _)) => {
+                    return Err(damaged(
+                        path,
+                        format!("segment header says base {}", header.base),
+                    ));
                 }
                 Err(e) => return Err(damaged(path, e.to_string())),
-            };
-            if header.base != *base && k + 1 == segments.len() && k > 0 {
-                unborn = Some(path.clone());
-                break;
             }
-            if header.base != *base {
-                return Err(damaged(
-                    path,
-                    format!("segment header says base {}", header.base),
-                ));
-            }
-            parsed.push((path.clone(), header, bytes, start));
         }
-        if parsed.is_empty() && unborn.is_some() {
-            // The ledger's first segment never got its header: nothing was ever stored.
+        if parsed.is_empty() && !unborn.is_empty() {
+            // The ledger's first segment never got its header and nothing was ever signed
+            // beyond the empty tree, so nothing was ever acknowledged.
             let header = SegmentHeader {
                 base: 0,
                 payload_offset: 0,
@@ -1385,8 +1459,8 @@ impl Recovery {
             let path = layout.journal_segment(0);
             let bytes = header.encode();
             fs::write(&path, &bytes).map_err(io_err("write", &path))?;
+            unborn.retain(|p| *p != path);
             parsed.push((path, header, bytes.clone(), bytes.len()));
-            unborn = None;
         }
         let Some((_, first, _, _)) = parsed.first() else {
             return Err(damaged(
@@ -1474,8 +1548,10 @@ impl Recovery {
             }
             sync_dir(&layout.journal_dir())?;
         }
-        if let Some(path) = unborn {
-            fs::remove_file(&path).map_err(io_err("remove", &path))?;
+        if !unborn.is_empty() {
+            for path in &unborn {
+                fs::remove_file(path).map_err(io_err("remove", path))?;
+            }
             sync_dir(&layout.journal_dir())?;
         }
         payload.finish(&layout)?;
@@ -1545,18 +1621,9 @@ impl Recovery {
             last_publish: Instant::now(),
             scratch: Vec::new(),
             poisoned: None,
-            // Entries replayed beyond the last checkpoint may still be only in the page cache
-            // (the writer was killed before its sync): the first commit syncs them before any
-            // checkpoint covers them.
             synced_size: signed.checkpoint.size,
             commits: 0,
         };
-        for t in tile::partial_tiles(size) {
-            ledger.tiles.partials.insert((false, t.level, t.index));
-            if t.level == 0 {
-                ledger.tiles.partials.insert((true, t.level, t.index));
-            }
-        }
         let cp = &signed.checkpoint;
         let root = ledger.root_at(cp.size)?;
         if root != cp.root {
@@ -1589,6 +1656,14 @@ impl Recovery {
                     ),
                 });
             }
+        }
+        ledger.repair_partials()?;
+        // Entries replayed beyond the last checkpoint may exist only in the page cache (the
+        // writer was killed before its sync), spread over several journal and payload files:
+        // make them all durable before a checkpoint covers them.
+        if ledger.size() > signed_size {
+            syncfs(ledger.layout.root())?;
+            ledger.synced_size = ledger.size();
         }
         // Sign for entries that were durable but not yet checkpointed, then republish.
         ledger.commit()?;
@@ -1708,7 +1783,13 @@ impl PayloadReplay {
         let Some(f) = &self.file else {
             return Ok(false);
         };
-        if self.offset + len > self.file_len {
+        // The offset comes from a journal header, the length from an envelope: neither is
+        // trusted to stay in range.
+        if self
+            .offset
+            .checked_add(len)
+            .is_none_or(|end| end > self.file_len)
+        {
             return Ok(false);
         }
         self.buf.resize(usize::try_from(len).unwrap_or(0), 0);

@@ -70,6 +70,8 @@ pub(crate) struct JournalView {
     envelopes: Vec<Vec<u8>>,
     /// `(base, file)` of each segment, relative to the ledger directory.
     paths: Vec<(u64, PathBuf)>,
+    /// The header of each segment, in order: the state it claims at its base.
+    pub(crate) headers: Vec<SegmentHeader>,
     /// Files in the journal directory that are not journal segments.
     pub(crate) strays: Vec<PathBuf>,
 }
@@ -94,6 +96,7 @@ impl JournalView {
             first_path: rel(first),
             envelopes: Vec::new(),
             paths: Vec::new(),
+            headers: Vec::new(),
             strays,
         };
         for (base, path) in &segments {
@@ -119,10 +122,17 @@ impl JournalView {
                 ));
             }
             view.paths.push((*base, rel(path)));
+            view.headers.push(header);
             let mut records = frame::Records::new(&bytes, start);
             for r in records.by_ref() {
                 view.envelopes.push(r.to_vec());
-                view.end += 1;
+                view.end = view.end.checked_add(1).ok_or_else(|| {
+                    problem(
+                        None,
+                        rel(path),
+                        "journal runs past the largest possible index",
+                    )
+                })?;
             }
             match records.tail() {
                 Some(Tail::Clean) | None => {}
@@ -145,6 +155,11 @@ impl JournalView {
             }
         }
         Ok(view)
+    }
+
+    /// The header of the segment starting at entry `index`, if one does.
+    pub(crate) fn header_at(&self, index: u64) -> Option<&SegmentHeader> {
+        self.headers.iter().find(|h| h.base == index)
     }
 
     /// The journal's envelope of entry `index`, if it holds one.
@@ -377,6 +392,21 @@ impl SegmentWalk {
         })?;
         let len = usize::try_from(envelope.payload_len).unwrap_or(usize::MAX);
         let payload_at = self.offset;
+        // Recovery starts from a journal segment's header: its payload offset must be where the
+        // payloads really put that entry.
+        if let Some(h) = self.journal.header_at(index)
+            && h.payload_offset != payload_at - PAYLOAD_HEADER_LEN
+        {
+            return Err(problem(
+                Some(index),
+                self.journal.path_of(index),
+                format!(
+                    "the segment header puts this entry's payload at offset {}, the payloads at {}",
+                    h.payload_offset,
+                    payload_at - PAYLOAD_HEADER_LEN
+                ),
+            ));
+        }
         let short = || {
             problem(
                 Some(index),
@@ -442,6 +472,8 @@ struct ChunkReader {
     end: usize,
     /// Bytes read from the file so far.
     read: u64,
+    /// Length of the file when opened.
+    len: u64,
 }
 
 impl ChunkReader {
@@ -449,18 +481,25 @@ impl ChunkReader {
 
     fn new(file: File) -> ChunkReader {
         let _ = rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::Sequential);
+        let len = file.metadata().map(|m| m.len()).unwrap_or(u64::MAX);
         ChunkReader {
             file,
             buf: vec![0; Self::CHUNK],
             start: 0,
             end: 0,
             read: 0,
+            len,
         }
     }
 
     /// The next `n` bytes, or `None` when the file ends first.
     fn take(&mut self, n: usize) -> io::Result<Option<&[u8]>> {
         if self.end - self.start < n {
+            // A length read from a damaged envelope must not size a buffer beyond the file.
+            let available = (self.end - self.start) as u64 + self.len.saturating_sub(self.read);
+            if n as u64 > available {
+                return Ok(None);
+            }
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
@@ -580,5 +619,147 @@ impl Iterator for Entries {
                 Some(Err(e))
             }
         }
+    }
+}
+
+/// A read-only view of a ledger's tree for proofs: full tiles from their files, the unfinished
+/// right edge recomputed from the stored entries. Needs no writer and no lock, so proofs can be
+/// made while the ledger is being written (entries covered by a checkpoint never change).
+#[derive(Debug)]
+pub struct TreeReader {
+    layout: Layout,
+    journal: JournalView,
+    size: u64,
+}
+
+impl TreeReader {
+    /// Opens the ledger at `dir` for reading its tree.
+    pub fn open(dir: &Path) -> Result<TreeReader, StorageError> {
+        let layout = Layout::new(dir);
+        let journal = JournalView::read(&layout)?;
+        let size = journal.end;
+        Ok(TreeReader {
+            layout,
+            journal,
+            size,
+        })
+    }
+
+    /// Number of entries stored.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The canonical envelope of entry `index`.
+    pub fn envelope(&self, index: u64) -> Result<Vec<u8>, StorageError> {
+        if index >= self.size {
+            return Err(problem(
+                Some(index),
+                "journal",
+                format!("the ledger holds {} entries", self.size),
+            ));
+        }
+        if let Some(e) = self.journal.get(index) {
+            return Ok(e.to_vec());
+        }
+        let id = TileId::full(0, index / TILE_WIDTH);
+        let path = self.layout.bundle(&id);
+        let rel = relative(&self.layout, &path);
+        let bytes =
+            fs::read(&path).map_err(|e| problem(Some(index), &rel, format!("cannot read: {e}")))?;
+        crate::tile::BundleEntries::new(&bytes)
+            .nth(usize::try_from(index % TILE_WIDTH).unwrap_or(0))
+            .and_then(Result::ok)
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| problem(Some(index), rel, "the entry is missing from its bundle"))
+    }
+
+    /// The newest signed checkpoint stored (history or published), as its signed note, among
+    /// those not beyond the stored entries. The signature is not checked here: whoever verifies
+    /// a proof checks it with the log's key.
+    pub fn latest_checkpoint(
+        &self,
+    ) -> Result<Option<(crate::note::Checkpoint, String)>, StorageError> {
+        let mut notes = Vec::new();
+        let hpath = self.layout.history_file();
+        if let Some(bytes) = frame::read_optional(&hpath)
+            .map_err(|e| problem(None, "checkpoints", format!("cannot read: {e}")))?
+        {
+            let h = crate::history::parse(&bytes)
+                .map_err(|e| problem(None, "checkpoints", e.to_string()))?;
+            notes.extend(h.records.into_iter().rev().take(1).filter_map(|r| r.note));
+        }
+        let cpath = self.layout.checkpoint_file();
+        if let Some(b) = frame::read_optional(&cpath)
+            .map_err(|e| problem(None, "log/checkpoint", format!("cannot read: {e}")))?
+        {
+            notes.extend(String::from_utf8(b).ok());
+        }
+        let mut best: Option<(crate::note::Checkpoint, String)> = None;
+        for note in notes {
+            let Some((text, _)) = note.split_once("\n\n") else {
+                continue;
+            };
+            let Ok(cp) = crate::note::Checkpoint::parse(&format!("{text}\n")) else {
+                continue;
+            };
+            if cp.size <= self.size && best.as_ref().is_none_or(|(b, _)| cp.size > b.size) {
+                best = Some((cp, note));
+            }
+        }
+        Ok(best)
+    }
+
+    /// Leaf hashes of bundle `n` (entries `n × 256 …`, up to `width` of them).
+    fn leaves(&self, n: u64, width: usize) -> Result<Vec<Hash>, StorageError> {
+        (0..width as u64)
+            .map(|k| {
+                self.envelope(n * TILE_WIDTH + k)
+                    .map(|e| crate::hash::leaf_hash(&e))
+            })
+            .collect()
+    }
+}
+
+impl crate::proof::TileSource for TreeReader {
+    type Error = StorageError;
+
+    fn tile(
+        &self,
+        level: u8,
+        index: u64,
+        size: u64,
+    ) -> Result<std::borrow::Cow<'_, [Hash]>, StorageError> {
+        let span = TILE_WIDTH.checked_pow(u32::from(level)).unwrap_or(u64::MAX);
+        let width = usize::try_from(
+            (size / span)
+                .saturating_sub(index * TILE_WIDTH)
+                .min(TILE_WIDTH),
+        )
+        .unwrap_or(0);
+        let full_stored = self.size / span / TILE_WIDTH;
+        if index < full_stored {
+            let id = TileId::full(level, index);
+            let path = self.layout.hash_tile(&id);
+            let rel = relative(&self.layout, &path);
+            let bytes =
+                fs::read(&path).map_err(|e| problem(None, &rel, format!("cannot read: {e}")))?;
+            let hashes = crate::tile::decode_hashes(&bytes)
+                .filter(|h| h.len() == TILE_WIDTH as usize)
+                .ok_or_else(|| problem(None, &rel, "the tile is not 256 hashes long"))?;
+            return Ok(std::borrow::Cow::Owned(
+                hashes.into_iter().take(width).collect(),
+            ));
+        }
+        // The unfinished tile: from the entries at level 0, from full tiles below otherwise.
+        if level == 0 {
+            return self.leaves(index, width).map(std::borrow::Cow::Owned);
+        }
+        let mut out = Vec::with_capacity(width);
+        for j in 0..width as u64 {
+            let below = self.tile(level - 1, index * TILE_WIDTH + j, size)?;
+            out.push(crate::hash::mth(&below));
+        }
+        Ok(std::borrow::Cow::Owned(out))
     }
 }

@@ -223,6 +223,7 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, VerifyFailure> {
 
     let mut fold = Fold {
         layout: &layout,
+        journal: &journal,
         edge: TreeEdge::new(),
         next_seq: HashMap::new(),
         expected: &expected,
@@ -259,6 +260,18 @@ pub fn verify(opts: &VerifyOptions) -> Result<VerifyReport, VerifyFailure> {
             rel(layout.root()),
             "verification stopped early",
         ));
+    }
+    let signed = expected.last().map_or(0, |c| c.size);
+    if signed < size {
+        return Err(VerifyFailure {
+            index: Some(signed),
+            last: Some(size - 1),
+            path: rel(&layout.history_file()),
+            problem: format!(
+                "the last {} entries are covered by no signed checkpoint: they were never acknowledged, or were added without the log's key{INTERRUPTED}",
+                size - signed
+            ),
+        });
     }
     if let Some(cp) = expected.iter().find(|c| c.size > size) {
         return Err(VerifyFailure {
@@ -513,6 +526,7 @@ fn check_segment_inner(
 /// Folds leaves into the tree in order and checks what needs the whole tree.
 struct Fold<'a> {
     layout: &'a Layout,
+    journal: &'a JournalView,
     edge: TreeEdge,
     next_seq: HashMap<String, u64>,
     expected: &'a [Expected],
@@ -574,6 +588,41 @@ impl Fold<'_> {
         Ok(())
     }
 
+    /// Recovery restarts each source's sequence from a journal segment's header: the counts it
+    /// claims at its base must be those the entries before it give.
+    fn check_journal_sources(
+        &self,
+        index: u64,
+        claimed: &BTreeMap<String, u64>,
+        chunk: &Chunk,
+        counters: &[u64],
+    ) -> Result<(), VerifyFailure> {
+        let mut actual: BTreeMap<&str, u64> = self
+            .next_seq
+            .iter()
+            .map(|(n, c)| (n.as_str(), *c))
+            .collect();
+        for (n, c) in chunk.names.iter().zip(counters) {
+            actual.insert(n.as_str(), *c);
+        }
+        actual.retain(|_, c| *c > 0);
+        let claimed: BTreeMap<&str, u64> = claimed
+            .iter()
+            .filter(|(_, c)| **c > 0)
+            .map(|(n, c)| (n.as_str(), *c))
+            .collect();
+        if actual != claimed {
+            return Err(fail(
+                Some(index),
+                self.journal.path_of(index),
+                format!(
+                    "the segment header gives the sources' counts at entry {index} as {claimed:?}, the entries before it give {actual:?}"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn fold_entries(
         &mut self,
         chunk: &Chunk,
@@ -583,6 +632,9 @@ impl Fold<'_> {
         let layout = self.layout;
         for (j, (leaf, (name, seq))) in chunk.leaves.iter().zip(&chunk.seqs).enumerate() {
             let index = chunk.first + j as u64;
+            if let Some(header) = self.journal.header_at(index) {
+                self.check_journal_sources(index, &header.sources, chunk, counters)?;
+            }
             let Some(next) = counters.get_mut(*name as usize) else {
                 continue;
             };

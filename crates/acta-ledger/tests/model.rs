@@ -213,6 +213,22 @@ fn run(ops: Vec<Op>) {
     assert!(signed_sizes.iter().all(|(s, _)| *s <= n));
     ledger.take().unwrap().close().unwrap();
 
+    // The read-only tree reader (what `acta proof` uses) gives proofs that verify too.
+    let reader = acta_ledger::read::TreeReader::open(&dir.path().join("ledger")).unwrap();
+    assert_eq!(reader.size(), n);
+    for i in (0..n).step_by(((n / 13) as usize).max(1)) {
+        let proof: Vec<[u8; 32]> = acta_ledger::proof::inclusion_proof(&reader, i, n)
+            .unwrap()
+            .into_iter()
+            .map(|h| h.0)
+            .collect();
+        assert!(
+            rfc9162::verify_inclusion(i, n, &leaves[i as usize], &proof, &root),
+            "reader inclusion {i}/{n}"
+        );
+        assert_eq!(reader.envelope(i).unwrap(), envelope(i, &model[i as usize]));
+    }
+
     // The closed directory verifies and reads back exactly the model.
     let key = KeyFiles::in_dir(&dir.path().join("keys"))
         .load_verifier()

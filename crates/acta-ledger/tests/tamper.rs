@@ -158,7 +158,12 @@ fn check(dir: &Path) -> Result<acta_ledger::VerifyReport, VerifyFailure> {
 
 fn expect_failure(dir: &Path, what: &str) -> VerifyFailure {
     match check(dir) {
-        Ok(r) => panic!("{what}: verification passed ({} entries)", r.entries),
+        Ok(r) => panic!(
+            "{what}: verification passed ({} entries, latest {:?}, {} checkpoints)",
+            r.entries,
+            r.latest.map(|c| c.checkpoint.size),
+            r.checkpoints
+        ),
         Err(f) => f,
     }
 }
@@ -488,5 +493,71 @@ fn untouched_copy_with_forged_identical_rewrite_still_verifies() {
         let _ = TileId::full(0, 0);
         let r = check(layout.root()).unwrap();
         assert_eq!(r.entries, t.entries.len() as u64);
+    }
+}
+
+/// Entries added after the last checkpoint, with every hash recomputed, are covered by no
+/// signature: verification must not count them as audited.
+#[test]
+fn entries_appended_after_the_last_checkpoint_are_not_vouched_for() {
+    let mut rng = Rng(seed());
+    for _ in 0..cases(6) {
+        let t = small();
+        let (_d, dir) = copy(t);
+        let mut entries = t.entries.clone();
+        let n = entries.len() as u64;
+        let extra = 1 + rng.below(20);
+        let mut next_seq = std::collections::HashMap::new();
+        for (env, _) in &entries {
+            let e = Envelope::decode(env).unwrap();
+            next_seq.insert(e.source.to_owned(), e.seq + 1);
+        }
+        for i in 0..extra {
+            let payload = format!("{{\"forged\":{i}}}").into_bytes();
+            let seq = next_seq.get("k8s").copied().unwrap_or(0) + i;
+            let env = Envelope {
+                index: n + i,
+                received_at_ms: 1_763_800_000_000,
+                source: "k8s",
+                seq,
+                payload_len: payload.len() as u64,
+                payload_sha256: sha256(&payload),
+            };
+            let mut bytes = Vec::new();
+            env.encode(&mut bytes);
+            entries.push((bytes, payload));
+        }
+        forge::rewrite(&dir, &entries);
+        let f = expect_failure(&dir, &format!("append {extra} forged entries"));
+        assert_eq!((f.index, f.last), (Some(n), Some(n + extra - 1)), "{f}");
+    }
+}
+
+/// Recovery starts from a journal segment's header, so a forged header (payload offset or source
+/// counts, CRC recomputed) must fail verification too.
+#[test]
+fn forged_journal_header_fields_are_detected() {
+    use acta_ledger::journal::SegmentHeader;
+    for field in ["payload offset", "source count", "new source"] {
+        let (_d, dir) = copy(small());
+        let segments = files(&dir, &|r| {
+            r.starts_with("journal/") && !r.starts_with("journal/spare/")
+        });
+        let path = segments.last().unwrap();
+        let bytes = fs::read(path).unwrap();
+        let (mut header, start) = SegmentHeader::decode(&bytes).unwrap();
+        match field {
+            "payload offset" => header.payload_offset += 1,
+            "source count" => *header.sources.values_mut().next().unwrap() += 5,
+            _ => {
+                header.sources.insert("ghost".into(), 3);
+            }
+        }
+        let mut forged = header.encode();
+        forged.extend_from_slice(&bytes[start..]);
+        fs::write(path, forged).unwrap();
+        let f = expect_failure(&dir, &format!("forge the {field} of {}", path.display()));
+        assert_eq!(f.path, PathBuf::from(rel(&dir, path)), "{field}: {f}");
+        assert_eq!(f.index, Some(header.base), "{field}: {f}");
     }
 }

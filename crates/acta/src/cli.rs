@@ -72,9 +72,9 @@ pub struct IngestArgs {
     #[arg(long, default_value = "raw", value_name = "NAME")]
     pub source: String,
 
-    /// Largest record stored, in bytes; longer records are reported and skipped.
-    #[arg(long, default_value_t = 64 << 20, value_name = "BYTES")]
-    pub max_record_size: usize,
+    /// Largest record stored, in bytes (at most 1 GiB); longer records are reported and skipped.
+    #[arg(long, default_value_t = 64 << 20, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
+    pub max_record_size: u64,
 
     /// Record bytes per batch: each batch is acknowledged (and reported with --receipts) as a
     /// whole; smaller batches give finer receipts, larger ones more throughput.

@@ -349,3 +349,38 @@ fn the_key_is_private_and_stable() {
         & 0o777;
     assert_eq!(mode, 0o600);
 }
+
+#[test]
+fn proofs_are_made_while_another_process_writes() {
+    let d = tempfile::tempdir().unwrap();
+    let file = d.path().join("in.ndjson");
+    fs::write(
+        &file,
+        (0..600)
+            .map(|i| format!("{{\"e\":{i}}}\n"))
+            .collect::<String>(),
+    )
+    .unwrap();
+    let data = d.path().join("data");
+    assert!(
+        acta(&data, &["ingest", "-q", file.to_str().unwrap()])
+            .status
+            .success()
+    );
+    // Hold the ledger open for writing, as `acta ingest` or a server would.
+    let (key, _) = acta_ledger::keys::KeyFiles::in_dir(&data.join("keys"))
+        .load_or_create()
+        .unwrap();
+    let writer = acta_ledger::Ledger::open(&data.join("ledger"), key, Default::default()).unwrap();
+    let p = acta(&data, &["proof", "599"]);
+    assert!(p.status.success(), "{}", text(&p));
+    let receipt = d.path().join("r.tlog-proof");
+    fs::write(&receipt, &p.stdout).unwrap();
+    let v = acta(&data, &["proof", "--verify", receipt.to_str().unwrap()]);
+    assert!(v.status.success(), "{}", text(&v));
+    // Verification, by contrast, waits for a quiescent ledger and says so.
+    let v = acta(&data, &["verify", "-q"]);
+    assert_eq!(v.status.code(), Some(2), "{}", text(&v));
+    assert!(text(&v).contains("in use"), "{}", text(&v));
+    drop(writer);
+}

@@ -45,7 +45,7 @@ pub fn run(data: &DataDir, args: IngestArgs) -> Result<ExitCode> {
     let appender = Appender::start(ledger, AppenderOptions::default())?;
     let opts = Options {
         source,
-        max_record_bytes: args.max_record_size,
+        max_record_bytes: usize::try_from(args.max_record_size).unwrap_or(64 << 20),
         batch_bytes: usize::try_from(args.batch_size).unwrap_or(4 << 20),
         in_flight: 4,
         receipts,
@@ -56,7 +56,20 @@ pub fn run(data: &DataDir, args: IngestArgs) -> Result<ExitCode> {
     let closed = appender.close();
     progress.finish_and_clear();
     let summary = result?;
-    let checkpoint = closed?;
+    // The final checkpoint from closing; if closing failed, the last one a receipt carried
+    // (everything summarised was acknowledged under it).
+    let close_error = closed.as_ref().err().map(ToString::to_string);
+    let checkpoint = closed
+        .ok()
+        .or_else(|| summary.checkpoint.clone())
+        .map(|c| {
+            format!(
+                "checkpoint {} ({})",
+                units::count(c.checkpoint.size),
+                c.checkpoint.root
+            )
+        })
+        .unwrap_or_else(|| "no checkpoint".into());
 
     for line in summary
         .failures
@@ -74,7 +87,7 @@ pub fn run(data: &DataDir, args: IngestArgs) -> Result<ExitCode> {
     }
     let flagged: u64 = summary.flagged.values().sum();
     let mut line = format!(
-        "stored {} entr{} ({}) from {} input{} in {} ({}); checkpoint {} ({})",
+        "stored {} entr{} ({}) from {} input{} in {} ({}); {checkpoint}",
         units::count(summary.entries),
         if summary.entries == 1 { "y" } else { "ies" },
         units::bytes(summary.bytes),
@@ -82,8 +95,6 @@ pub fn run(data: &DataDir, args: IngestArgs) -> Result<ExitCode> {
         if summary.inputs == 1 { "" } else { "s" },
         units::duration(summary.elapsed),
         units::rate(summary.entries, summary.elapsed),
-        units::count(checkpoint.checkpoint.size),
-        checkpoint.checkpoint.root,
     );
     if flagged > 0 {
         let reasons: Vec<String> = summary
@@ -100,7 +111,13 @@ pub fn run(data: &DataDir, args: IngestArgs) -> Result<ExitCode> {
         ));
     }
     println!("{line}");
-    let failed = !summary.failures.is_empty() || summary.rejected_count > 0;
+    if let Some(e) = &close_error {
+        eprintln!(
+            "acta: the entries above are stored, but the ledger could not be closed cleanly: {e}"
+        );
+    }
+    let failed =
+        !summary.failures.is_empty() || summary.rejected_count > 0 || close_error.is_some();
     Ok(if failed {
         ExitCode::from(super::EXIT_FAILED)
     } else {

@@ -3,6 +3,7 @@
 use std::io::Read as _;
 use std::process::ExitCode;
 
+use acta_ledger::read::TreeReader;
 use acta_ledger::receipt::InclusionReceipt;
 use anyhow::{Context as _, Result, bail};
 
@@ -22,23 +23,28 @@ pub fn run(data: &DataDir, args: ProofArgs) -> Result<ExitCode> {
             data.root().display()
         );
     }
-    let ledger = data.open_ledger()?;
-    let checkpoint = ledger.checkpoint().clone();
-    let size = checkpoint.checkpoint.size;
+    // Read-only: proofs come from the stored files, so they can be made while acta writes.
+    let tree = TreeReader::open(&data.ledger_dir())?;
+    let Some((checkpoint, note)) = tree.latest_checkpoint()? else {
+        bail!("the ledger has no signed checkpoint yet");
+    };
+    let size = checkpoint.size;
     if index >= size {
         bail!(
             "entry {index} does not exist: the latest checkpoint covers {size} entries (0 to {})",
             size.saturating_sub(1)
         );
     }
-    let entry = ledger.entry(index)?;
-    let proof = ledger.inclusion_proof(index, size)?;
-    drop(ledger);
+    let envelope = tree.envelope(index)?;
+    let proof = acta_ledger::proof::inclusion_proof(&tree, index, size).map_err(|e| match e {
+        acta_ledger::proof::ProofError::Source(e) => anyhow::anyhow!(e),
+        other => anyhow::anyhow!(other.to_string()),
+    })?;
     let receipt = InclusionReceipt {
         index,
-        envelope: entry.envelope,
+        envelope,
         proof,
-        checkpoint: checkpoint.note,
+        checkpoint: note,
     };
     print!("{}", receipt.to_text());
     Ok(ExitCode::SUCCESS)
