@@ -125,11 +125,6 @@ impl Layout {
 /// Journal segments `(base index, path)` in order, and stray files found beside them.
 pub type JournalListing = (Vec<(u64, PathBuf)>, Vec<PathBuf>);
 
-/// The payload segment holding entry `index`.
-pub fn payload_segment_of(index: u64) -> u64 {
-    index / PAYLOAD_SEGMENT_ENTRIES
-}
-
 /// Contents of the `FORMAT` file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FormatFile {
