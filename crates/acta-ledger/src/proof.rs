@@ -304,10 +304,8 @@ impl TileSource for MemoryTiles {
     type Error = std::convert::Infallible;
 
     fn tile(&self, level: u8, index: u64, size: u64) -> Result<Cow<'_, [Hash]>, Self::Error> {
-        let span = TILE_WIDTH.saturating_pow(u32::from(level));
-        let at_level = (size / span) as usize;
-        let start = (index * TILE_WIDTH) as usize;
-        let end = (start + TILE_WIDTH as usize).min(at_level);
+        let start = usize::try_from(index * TILE_WIDTH).unwrap_or(usize::MAX);
+        let end = start.saturating_add(crate::tile::width_at(level, index, size));
         let hashes = self
             .levels
             .get(usize::from(level))

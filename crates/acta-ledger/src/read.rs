@@ -734,23 +734,11 @@ impl crate::proof::TileSource for TreeReader {
         index: u64,
         size: u64,
     ) -> Result<std::borrow::Cow<'_, [Hash]>, StorageError> {
-        let span = TILE_WIDTH.checked_pow(u32::from(level)).unwrap_or(u64::MAX);
-        let width = usize::try_from(
-            (size / span)
-                .saturating_sub(index * TILE_WIDTH)
-                .min(TILE_WIDTH),
-        )
-        .unwrap_or(0);
-        let full_stored = self.size / span / TILE_WIDTH;
-        if index < full_stored {
-            let id = TileId::full(level, index);
-            let path = self.layout.hash_tile(&id);
-            let rel = relative(&self.layout, &path);
-            let bytes =
-                fs::read(&path).map_err(|e| problem(None, &rel, format!("cannot read: {e}")))?;
-            let hashes = crate::tile::decode_hashes(&bytes)
-                .filter(|h| h.len() == TILE_WIDTH as usize)
-                .ok_or_else(|| problem(None, &rel, "the tile is not 256 hashes long"))?;
+        let width = crate::tile::width_at(level, index, size);
+        if index < crate::tile::full_tiles(level, self.size) {
+            let path = self.layout.hash_tile(&TileId::full(level, index));
+            let hashes = crate::tile::read_full(&path)
+                .map_err(|e| problem(None, relative(&self.layout, &path), e))?;
             return Ok(std::borrow::Cow::Owned(
                 hashes.into_iter().take(width).collect(),
             ));

@@ -112,6 +112,37 @@ pub fn partial_tiles(size: u64) -> Vec<TileId> {
     out
 }
 
+/// Leaves spanned by one hash of `level` (`256^level`; saturates beyond 64-bit sizes).
+pub fn span(level: u8) -> u64 {
+    TILE_WIDTH.checked_pow(u32::from(level)).unwrap_or(u64::MAX)
+}
+
+/// Hashes tile `index` of `level` holds in a tree of `size` entries (0 to 256).
+pub fn width_at(level: u8, index: u64, size: u64) -> usize {
+    let w = (size / span(level))
+        .saturating_sub(index.saturating_mul(TILE_WIDTH))
+        .min(TILE_WIDTH);
+    usize::try_from(w).unwrap_or(0)
+}
+
+/// Full tiles of `level` in a tree of `size` entries.
+pub fn full_tiles(level: u8, size: u64) -> u64 {
+    size / span(level) / TILE_WIDTH
+}
+
+/// Reads a full tile file: exactly 256 hashes. The error says what is wrong with the file.
+pub fn read_full(path: &std::path::Path) -> Result<Vec<Hash>, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read the hash tile: {e}"))?;
+    decode_hashes(&bytes)
+        .filter(|h| h.len() == TILE_WIDTH as usize)
+        .ok_or_else(|| {
+            format!(
+                "the tile is {} bytes long; 8,192 were expected",
+                bytes.len()
+            )
+        })
+}
+
 /// Serialises hashes as tile bytes.
 pub fn encode_hashes(hashes: &[Hash], out: &mut Vec<u8>) {
     out.reserve(hashes.len() * Hash::LEN);

@@ -666,7 +666,7 @@ impl Fold<'_> {
                     let mut want = Vec::new();
                     tile::encode_hashes(full.hashes, &mut want);
                     let stored = fs::read(&path);
-                    let span = TILE_WIDTH.pow(u32::from(full.level));
+                    let span = tile::span(full.level);
                     let first = full.index * TILE_WIDTH * span;
                     match stored {
                         Ok(b) if b == want => {}
@@ -736,7 +736,7 @@ fn check_partials(
         ));
     }
     for t in tile::partial_tiles(size) {
-        let span = TILE_WIDTH.pow(u32::from(t.level));
+        let span = tile::span(t.level);
         let first = size - size % (span * TILE_WIDTH);
         let mut hashes = Vec::new();
         tile::encode_hashes(edge.partial(t.level), &mut hashes);

@@ -401,7 +401,7 @@ impl Ledger {
             self.scratch.clear();
             envelope.encode(&mut self.scratch);
             let leaf = leaf_hash(&self.scratch);
-            frame::push_record(&mut self.journal.buf, &self.scratch);
+            frame::push_record(&mut self.journal.out.buf, &self.scratch);
             tile::push_bundle_entry(&mut self.bundle, &self.scratch);
             self.payload.write(payload)?;
             let Ledger {
@@ -649,18 +649,11 @@ impl TileSource for Ledger {
         index: u64,
         size: u64,
     ) -> Result<std::borrow::Cow<'_, [Hash]>, LedgerError> {
-        let span = TILE_WIDTH.checked_pow(u32::from(level)).unwrap_or(u64::MAX);
-        let at_size = (size / span)
-            .saturating_sub(index * TILE_WIDTH)
-            .min(TILE_WIDTH);
-        let width = usize::try_from(at_size).unwrap_or(0);
-        let full_now = self.size() / span / TILE_WIDTH;
+        let width = tile::width_at(level, index, size);
+        let full_now = tile::full_tiles(level, self.size());
         if index < full_now {
             let path = self.layout.hash_tile(&TileId::full(level, index));
-            let bytes = fs::read(&path).map_err(io_err("read", &path))?;
-            let hashes = tile::decode_hashes(&bytes)
-                .filter(|h| h.len() == TILE_WIDTH as usize)
-                .ok_or_else(|| damaged(&path, "tile is not 256 hashes long".into()))?;
+            let hashes = tile::read_full(&path).map_err(|e| damaged(&path, e))?;
             Ok(std::borrow::Cow::Owned(
                 hashes.into_iter().take(width).collect(),
             ))

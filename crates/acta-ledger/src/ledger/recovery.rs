@@ -76,8 +76,8 @@ impl Recovery {
     ) -> Result<Ledger, LedgerError> {
         let rec = Recovery { layout };
         let layout = rec.layout.clone();
-        let (history_file, mut signed_history) = rec.open_history(&key)?;
-        let (segments, _) = layout
+        let (history_file, signed_history) = rec.open_history(&key)?;
+        let (mut segments, _) = layout
             .list_journal()
             .map_err(io_err("list", &layout.journal_dir()))?;
         if segments.is_empty() {
@@ -99,15 +99,7 @@ impl Recovery {
             };
             JournalWriter::create(&layout, &header)?;
             sync_dir(&layout.journal_dir())?;
-            return Recovery::run_segments(
-                rec,
-                key,
-                options,
-                lock,
-                history_file,
-                signed_history.take(),
-                vec![(0, layout.journal_segment(0))],
-            );
+            segments.push((0, layout.journal_segment(0)));
         }
         Recovery::run_segments(
             rec,
@@ -115,7 +107,7 @@ impl Recovery {
             options,
             lock,
             history_file,
-            signed_history.take(),
+            signed_history,
             segments,
         )
     }
@@ -351,17 +343,14 @@ impl Recovery {
             .append(true)
             .open(last_path)
             .map_err(io_err("open", last_path))?;
-        let journal = JournalWriter {
-            layout: layout.clone(),
-            file: journal_file,
-            path: last_path.clone(),
-            base: last_header.base,
-            buf: Vec::new(),
-            to_sync: Vec::new(),
+        let journal = JournalWriter::resume(
+            &layout,
+            journal_file,
+            last_path.clone(),
+            last_header.base,
             closed,
-            dir_dirty: false,
-            spare_dirty: false,
-        };
+            false,
+        );
         let payload = PayloadWriter::open(&layout, payload.segment, payload.offset)?;
         let mut history_file = history_file;
         let signed = match last_signed {
@@ -617,12 +606,8 @@ pub(super) fn restore_edge(layout: &Layout, base: u64) -> Result<TreeEdge, Ledge
         let first = base / span / TILE_WIDTH * TILE_WIDTH; // first tile index at level - 1
         let mut hashes = Vec::with_capacity(width as usize);
         for j in 0..width {
-            let id = TileId::full(level - 1, first + j);
-            let path = layout.hash_tile(&id);
-            let bytes = fs::read(&path).map_err(io_err("read", &path))?;
-            let tile = tile::decode_hashes(&bytes)
-                .filter(|h| h.len() == TILE_WIDTH as usize)
-                .ok_or_else(|| damaged(&path, "tile is not 256 hashes long".into()))?;
+            let path = layout.hash_tile(&TileId::full(level - 1, first + j));
+            let tile = tile::read_full(&path).map_err(|e| damaged(&path, e))?;
             hashes.push(mth(&tile));
         }
         levels.push(hashes);

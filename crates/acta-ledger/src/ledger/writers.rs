@@ -86,67 +86,33 @@ impl TileWriter {
     }
 }
 
-/// The journal segment being written, and closed ones awaiting deletion.
+/// A file appended to through a buffer, which a roll replaces by a new one; the next sync
+/// covers the replaced files too, and the directory when a file was created in it.
 #[derive(Debug)]
-pub(super) struct JournalWriter {
-    pub(super) layout: Layout,
-    pub(super) file: File,
-    pub(super) path: PathBuf,
-    pub(super) base: u64,
-    /// Frames not yet written.
+pub(super) struct Appending {
+    file: File,
+    path: PathBuf,
+    /// Bytes not yet written.
     pub(super) buf: Vec<u8>,
-    /// Rolled segments whose last frames still need a sync.
-    pub(super) to_sync: Vec<(File, PathBuf)>,
-    /// Closed segments `(base, end, path)`, synced, deletable once their bundles are durable.
-    pub(super) closed: Vec<(u64, u64, PathBuf)>,
-    pub(super) dir_dirty: bool,
-    pub(super) spare_dirty: bool,
+    /// Replaced files whose last writes still need a sync.
+    to_sync: Vec<(File, PathBuf)>,
+    dir: PathBuf,
+    dir_dirty: bool,
 }
 
-impl JournalWriter {
-    pub(super) fn create(
-        layout: &Layout,
-        header: &SegmentHeader,
-    ) -> Result<JournalWriter, LedgerError> {
-        let path = layout.journal_segment(header.base);
-        let file = create_with_header(&path, &header.encode())?;
-        Ok(JournalWriter {
-            layout: layout.clone(),
+impl Appending {
+    fn new(file: File, path: PathBuf, dir: PathBuf, created: bool, capacity: usize) -> Appending {
+        Appending {
             file,
             path,
-            base: header.base,
-            buf: Vec::new(),
+            buf: Vec::with_capacity(capacity),
             to_sync: Vec::new(),
-            closed: Vec::new(),
-            dir_dirty: true,
-            spare_dirty: false,
-        })
+            dir,
+            dir_dirty: created,
+        }
     }
 
-    /// Entries in the current segment when the ledger holds `size` entries.
-    pub(super) fn entries(&self, size: u64) -> u64 {
-        size - self.base
-    }
-
-    pub(super) fn roll(&mut self, header: SegmentHeader) -> Result<(), LedgerError> {
-        self.flush()?;
-        let path = self.layout.journal_segment(header.base);
-        let file = match reuse_spare(&self.layout, &path, &header.encode())? {
-            Some(f) => {
-                self.spare_dirty = true;
-                f
-            }
-            None => create_with_header(&path, &header.encode())?,
-        };
-        let old_file = std::mem::replace(&mut self.file, file);
-        let old_path = std::mem::replace(&mut self.path, path);
-        self.closed.push((self.base, header.base, old_path.clone()));
-        self.to_sync.push((old_file, old_path));
-        self.base = header.base;
-        self.dir_dirty = true;
-        Ok(())
-    }
-
+    /// Writes the buffer out (not synced).
     pub(super) fn flush(&mut self) -> Result<(), LedgerError> {
         if !self.buf.is_empty() {
             self.file
@@ -157,15 +123,115 @@ impl JournalWriter {
         Ok(())
     }
 
-    pub(super) fn sync(&mut self) -> Result<(), LedgerError> {
+    /// Writes `bytes` straight to the file, after the buffer.
+    fn write_through(&mut self, bytes: &[u8]) -> Result<(), LedgerError> {
+        self.flush()?;
+        self.file
+            .write_all(bytes)
+            .map_err(io_err("append to", &self.path))
+    }
+
+    /// Continues in a new file, created in the same directory; returns the old path.
+    fn replace(&mut self, file: File, path: PathBuf) -> Result<PathBuf, LedgerError> {
+        self.flush()?;
+        let old = std::mem::replace(&mut self.file, file);
+        let old_path = std::mem::replace(&mut self.path, path);
+        self.to_sync.push((old, old_path.clone()));
+        self.dir_dirty = true;
+        Ok(old_path)
+    }
+
+    /// Syncs the replaced files (then `done` with each), the current one and the directory.
+    fn sync(&mut self, done: impl Fn(&File)) -> Result<(), LedgerError> {
         for (f, p) in self.to_sync.drain(..) {
             f.sync_data().map_err(io_err("sync", &p))?;
+            done(&f);
         }
         self.file.sync_data().map_err(io_err("sync", &self.path))?;
         if self.dir_dirty {
-            sync_dir(&self.layout.journal_dir())?;
+            sync_dir(&self.dir)?;
             self.dir_dirty = false;
         }
+        Ok(())
+    }
+}
+
+/// The journal segment being written, and closed ones awaiting deletion.
+#[derive(Debug)]
+pub(super) struct JournalWriter {
+    layout: Layout,
+    /// The current segment; its buffer holds the frames of entries appended since the last commit.
+    pub(super) out: Appending,
+    base: u64,
+    /// Closed segments `(base, end, path)`, synced, deletable once their bundles are durable.
+    pub(super) closed: Vec<(u64, u64, PathBuf)>,
+    spare_dirty: bool,
+}
+
+impl JournalWriter {
+    /// Starts a new ledger's journal with the segment for `header`.
+    pub(super) fn create(
+        layout: &Layout,
+        header: &SegmentHeader,
+    ) -> Result<JournalWriter, LedgerError> {
+        let path = layout.journal_segment(header.base);
+        let file = create_with_header(&path, &header.encode())?;
+        Ok(JournalWriter::resume(
+            layout,
+            file,
+            path,
+            header.base,
+            Vec::new(),
+            true,
+        ))
+    }
+
+    /// Continues appending to an existing segment after recovery.
+    pub(super) fn resume(
+        layout: &Layout,
+        file: File,
+        path: PathBuf,
+        base: u64,
+        closed: Vec<(u64, u64, PathBuf)>,
+        created: bool,
+    ) -> JournalWriter {
+        let out = Appending::new(file, path, layout.journal_dir(), created, 0);
+        JournalWriter {
+            layout: layout.clone(),
+            out,
+            base,
+            closed,
+            spare_dirty: false,
+        }
+    }
+
+    /// Entries in the current segment when the ledger holds `size` entries.
+    pub(super) fn entries(&self, size: u64) -> u64 {
+        size - self.base
+    }
+
+    pub(super) fn roll(&mut self, header: SegmentHeader) -> Result<(), LedgerError> {
+        self.out.flush()?;
+        let path = self.layout.journal_segment(header.base);
+        let file = match reuse_spare(&self.layout, &path, &header.encode())? {
+            Some(f) => {
+                self.spare_dirty = true;
+                f
+            }
+            None => create_with_header(&path, &header.encode())?,
+        };
+        let old_path = self.out.replace(file, path)?;
+        self.closed.push((self.base, header.base, old_path));
+        self.base = header.base;
+        Ok(())
+    }
+
+    pub(super) fn flush(&mut self) -> Result<(), LedgerError> {
+        self.out.flush()
+    }
+
+    pub(super) fn sync(&mut self) -> Result<(), LedgerError> {
+        self.out.sync(|_| {})?;
         if self.spare_dirty {
             sync_dir(&self.layout.journal_spare_dir())?;
             self.spare_dirty = false;
@@ -177,17 +243,13 @@ impl JournalWriter {
 /// The payload segment being written.
 #[derive(Debug)]
 pub(super) struct PayloadWriter {
-    pub(super) layout: Layout,
-    pub(super) file: File,
-    pub(super) path: PathBuf,
+    layout: Layout,
+    out: Appending,
     pub(super) segment: u64,
     /// Bytes of payload in the segment, buffered ones included.
     pub(super) len: u64,
-    pub(super) buf: Vec<u8>,
-    pub(super) to_sync: Vec<(File, PathBuf)>,
-    pub(super) dir_dirty: bool,
     /// File offset below which cached pages were dropped.
-    pub(super) dropped: u64,
+    dropped: u64,
 }
 
 /// Payload bytes buffered before a write call.
@@ -200,7 +262,7 @@ impl PayloadWriter {
         len: u64,
     ) -> Result<PayloadWriter, LedgerError> {
         let path = layout.payload_segment(segment);
-        let (file, dir_dirty) = if len == 0 {
+        let (file, created) = if len == 0 {
             (create_with_header(&path, &payload_header(segment))?, true)
         } else {
             let mut f = OpenOptions::new()
@@ -212,75 +274,53 @@ impl PayloadWriter {
             f.seek(SeekFrom::End(0)).map_err(io_err("seek in", &path))?;
             (f, false)
         };
+        let out = Appending::new(file, path, layout.payload_dir(), created, PAYLOAD_BUF);
         Ok(PayloadWriter {
             layout: layout.clone(),
-            file,
-            path,
+            out,
             segment,
             len,
-            buf: Vec::with_capacity(PAYLOAD_BUF),
-            to_sync: Vec::new(),
-            dir_dirty,
             dropped: 0,
         })
     }
 
     pub(super) fn roll(&mut self, segment: u64) -> Result<(), LedgerError> {
-        self.flush()?;
+        self.out.flush()?;
         let path = self.layout.payload_segment(segment);
         let file = create_with_header(&path, &payload_header(segment))?;
-        let old = std::mem::replace(&mut self.file, file);
-        let old_path = std::mem::replace(&mut self.path, path);
-        self.to_sync.push((old, old_path));
+        self.out.replace(file, path)?;
         self.segment = segment;
         self.len = 0;
         self.dropped = 0;
-        self.dir_dirty = true;
         Ok(())
     }
 
     pub(super) fn write(&mut self, payload: &[u8]) -> Result<(), LedgerError> {
-        if self.buf.len() + payload.len() > PAYLOAD_BUF {
-            self.flush()?;
-        }
         if payload.len() >= PAYLOAD_BUF {
-            self.file
-                .write_all(payload)
-                .map_err(io_err("append to", &self.path))?;
+            self.out.write_through(payload)?;
         } else {
-            self.buf.extend_from_slice(payload);
+            if self.out.buf.len() + payload.len() > PAYLOAD_BUF {
+                self.out.flush()?;
+            }
+            self.out.buf.extend_from_slice(payload);
         }
         self.len += payload.len() as u64;
         Ok(())
     }
 
     pub(super) fn flush(&mut self) -> Result<(), LedgerError> {
-        if !self.buf.is_empty() {
-            self.file
-                .write_all(&self.buf)
-                .map_err(io_err("append to", &self.path))?;
-            self.buf.clear();
-        }
-        Ok(())
+        self.out.flush()
     }
 
     pub(super) fn sync(&mut self) -> Result<(), LedgerError> {
-        for (f, p) in self.to_sync.drain(..) {
-            f.sync_data().map_err(io_err("sync", &p))?;
-            drop_cached(&f, 0, None);
-        }
-        self.file.sync_data().map_err(io_err("sync", &self.path))?;
-        if self.dir_dirty {
-            sync_dir(&self.layout.payload_dir())?;
-            self.dir_dirty = false;
-        }
+        self.out.sync(|f| drop_cached(f, 0, None))?;
         // Synced payloads are written once and read again only by audits: drop their pages from
         // the cache (all whole pages; the last, partial one is still being appended to), so the
         // ledger streams through a small, warm set of pages instead of filling memory.
         let synced = (PAYLOAD_HEADER_LEN + self.len) / PAGE * PAGE;
         if synced > self.dropped {
             drop_cached(
-                &self.file,
+                &self.out.file,
                 self.dropped,
                 std::num::NonZeroU64::new(synced - self.dropped),
             );
