@@ -22,6 +22,16 @@ pub fn push(out: &mut Vec<u8>, signed_at_ms: u64, note: &str) {
     frame::push_record(out, &rec);
 }
 
+/// Appends one record for `note` (signed now) to the open history file and syncs it: once this
+/// returns, the checkpoint survives a crash.
+pub fn append(file: &mut std::fs::File, note: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut rec = Vec::with_capacity(note.len() + 16);
+    push(&mut rec, crate::ledger::now_ms(), note);
+    file.write_all(&rec)?;
+    file.sync_data()
+}
+
 /// One record of the history, as stored (the note is not yet verified).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {

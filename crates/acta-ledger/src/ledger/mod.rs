@@ -270,7 +270,6 @@ pub struct Ledger {
     journal: JournalWriter,
     payload: PayloadWriter,
     history: File,
-    history_buf: Vec<u8>,
     signed: SignedCheckpoint,
     published: u64,
     last_publish: Instant,
@@ -429,16 +428,11 @@ impl Ledger {
         }
         if self.tree.size() > self.signed.checkpoint.size {
             self.signed = SignedCheckpoint::sign(&self.key, self.tree.size(), self.tree.root());
-            history::push(&mut self.history_buf, now_ms(), &self.signed.note);
             // The checkpoint is durable before the commit returns, so every acknowledged entry
             // is covered by a checkpoint that recovery will find.
             let path = self.layout.history_file();
-            let r = self
-                .history
-                .write_all(&self.history_buf)
-                .and_then(|()| self.history.sync_data())
+            let r = history::append(&mut self.history, &self.signed.note)
                 .map_err(io_err("append to", &path));
-            self.history_buf.clear();
             self.poison(r)?;
         }
         Ok(Committed {

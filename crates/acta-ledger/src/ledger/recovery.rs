@@ -168,10 +168,7 @@ impl Recovery {
                     .as_ref()
                     .is_none_or(|l| p.checkpoint.size > l.checkpoint.size)
             {
-                let mut buf = Vec::new();
-                history::push(&mut buf, now_ms(), &p.note);
-                file.write_all(&buf).map_err(io_err("append to", &path))?;
-                file.sync_data().map_err(io_err("sync", &path))?;
+                history::append(&mut file, &p.note).map_err(io_err("append to", &path))?;
                 last = Some(p);
             }
         }
@@ -358,13 +355,8 @@ impl Recovery {
             None => {
                 // A new ledger: its first checkpoint is the empty tree.
                 let s = SignedCheckpoint::sign(&key, 0, crate::hash::empty_root());
-                let mut buf = Vec::new();
-                history::push(&mut buf, now_ms(), &s.note);
                 let hp = layout.history_file();
-                history_file
-                    .write_all(&buf)
-                    .map_err(io_err("append to", &hp))?;
-                history_file.sync_data().map_err(io_err("sync", &hp))?;
+                history::append(&mut history_file, &s.note).map_err(io_err("append to", &hp))?;
                 s
             }
         };
@@ -381,7 +373,6 @@ impl Recovery {
             journal,
             payload,
             history: history_file,
-            history_buf: Vec::new(),
             signed: signed.clone(),
             published: u64::MAX,
             last_publish: Instant::now(),

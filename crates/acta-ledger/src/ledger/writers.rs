@@ -420,11 +420,12 @@ pub(super) fn create_with_header(path: &Path, header: &[u8]) -> Result<File, Led
 #[derive(Debug)]
 pub(super) struct Flusher {
     pub(super) jobs: Option<mpsc::Sender<Vec<PathBuf>>>,
-    pub(super) done: mpsc::Receiver<Result<Vec<PathBuf>, String>>,
+    /// Segments retired by a finished job; `None` when it failed, and the same segments are
+    /// offered again at the next publish (close then syncs and retires them itself, reporting
+    /// any error).
+    pub(super) done: mpsc::Receiver<Option<Vec<PathBuf>>>,
     pub(super) busy: bool,
     pub(super) thread: Option<thread::JoinHandle<()>>,
-    /// Last failure, kept for reporting; flushing is retried at the next publish.
-    pub(super) last_error: Option<String>,
 }
 
 impl Flusher {
@@ -438,10 +439,7 @@ impl Flusher {
             .spawn(move || {
                 for paths in job_rx {
                     let r = syncfs(&thread_root).and_then(|()| retire(&retire_layout, &paths));
-                    if done_tx
-                        .send(r.map(|()| paths).map_err(|e| e.to_string()))
-                        .is_err()
-                    {
+                    if done_tx.send(r.ok().map(|()| paths)).is_err() {
                         break;
                     }
                 }
@@ -452,19 +450,17 @@ impl Flusher {
             done,
             busy: false,
             thread,
-            last_error: None,
         }
     }
 
     pub(super) fn settle(
         &mut self,
         closed: &mut Vec<(u64, u64, PathBuf)>,
-        result: Result<Vec<PathBuf>, String>,
+        result: Option<Vec<PathBuf>>,
     ) {
         self.busy = false;
-        match result {
-            Ok(removed) => closed.retain(|(_, _, p)| !removed.contains(p)),
-            Err(e) => self.last_error = Some(e),
+        if let Some(removed) = result {
+            closed.retain(|(_, _, p)| !removed.contains(p));
         }
     }
 
