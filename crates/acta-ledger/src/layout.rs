@@ -140,11 +140,33 @@ impl FormatFile {
         format!("acta-ledger {}\norigin {}\n", self.version, self.origin)
     }
 
-    /// Parses the text form.
+    /// Parses the text form. Only the exact canonical text is accepted, so that any change to
+    /// the file — a truncated newline included — is detected.
     pub fn parse(text: &str) -> Option<FormatFile> {
         let mut lines = text.lines();
         let version = lines.next()?.strip_prefix("acta-ledger ")?.parse().ok()?;
         let origin = lines.next()?.strip_prefix("origin ")?.to_owned();
-        (!origin.is_empty()).then_some(FormatFile { version, origin })
+        let parsed = FormatFile { version, origin };
+        (!parsed.origin.is_empty() && parsed.to_text() == text).then_some(parsed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FormatFile;
+
+    #[test]
+    fn format_file_accepts_only_its_canonical_text() {
+        let f = FormatFile {
+            version: 1,
+            origin: "acta.example/log".into(),
+        };
+        let text = f.to_text();
+        assert_eq!(FormatFile::parse(&text), Some(f));
+        for cut in 0..text.len() {
+            assert_eq!(FormatFile::parse(&text[..cut]), None, "cut at {cut}");
+        }
+        assert_eq!(FormatFile::parse(&format!("{text}\n")), None);
+        assert_eq!(FormatFile::parse(&text.replace('\n', "\r\n")), None);
     }
 }
