@@ -7,4 +7,5 @@
 //! those records.
 #![deny(clippy::indexing_slicing)]
 
+pub mod formats;
 pub mod framing;

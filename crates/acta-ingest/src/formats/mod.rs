@@ -1,0 +1,430 @@
+//! Format parsers: one record in, one normalised [`Event`] out.
+//!
+//! Each source format lives in its own module behind the small [`Parser`] trait; the [`Registry`]
+//! holds them all, detects which one a file or a record is in, and turns every record into
+//! exactly one [`Normalised`] result: an event, a recognised non-event (a CloudTrail digest file,
+//! a Kubernetes request stage that a later stage completes), or — when nothing recognises the
+//! record or its known fields are unusable — an OCSF base event (`class_uid` 0) carrying the raw
+//! record and the reason. Parsers never panic: they read untrusted bytes.
+//!
+//! # Detection
+//!
+//! The format of a file is decided on its first record ([`Registry::detect`]) and tried first on
+//! every record of that file. A record the file's format does not recognise is detected on its
+//! own, so mixed files work. `--format NAME` forces one parser for a whole input.
+
+pub mod cloudtrail;
+pub mod json;
+pub mod time;
+
+use std::fmt;
+use std::str::FromStr;
+
+use acta_event::Event;
+use serde_json::Value;
+
+/// The formats acta reads. Names are what `--format` takes and `acta formats` lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Format {
+    Cloudtrail,
+    GithubAudit,
+    GithubWebhook,
+    GitlabAudit,
+    K8sAudit,
+    Syslog,
+    Journald,
+    Pgaudit,
+    Json,
+}
+
+impl Format {
+    pub const ALL: [Format; 9] = [
+        Format::Cloudtrail,
+        Format::GithubAudit,
+        Format::GithubWebhook,
+        Format::GitlabAudit,
+        Format::K8sAudit,
+        Format::Syslog,
+        Format::Journald,
+        Format::Pgaudit,
+        Format::Json,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Cloudtrail => "cloudtrail",
+            Format::GithubAudit => "github-audit",
+            Format::GithubWebhook => "github-webhook",
+            Format::GitlabAudit => "gitlab-audit",
+            Format::K8sAudit => "k8s-audit",
+            Format::Syslog => "syslog",
+            Format::Journald => "journald",
+            Format::Pgaudit => "pgaudit",
+            Format::Json => "json",
+        }
+    }
+
+    /// One line for `acta formats`.
+    pub fn description(self) -> &'static str {
+        match self {
+            Format::Cloudtrail => {
+                "AWS CloudTrail: {\"Records\":[…]} files, NDJSON (Lake, EventBridge), single events; digest files recognised"
+            }
+            Format::GithubAudit => {
+                "GitHub organisation/enterprise audit log: REST JSON pages and streaming NDJSON"
+            }
+            Format::GithubWebhook => {
+                "GitHub webhook payloads: workflow_run, workflow_job, push, deployment, member, repository, …"
+            }
+            Format::GitlabAudit => "GitLab audit events: API JSON and streaming audit events",
+            Format::K8sAudit => {
+                "Kubernetes audit (audit.k8s.io/v1): Event lines, EventList, EKS exports"
+            }
+            Format::Syslog => "sshd, sudo, su and PAM session lines in RFC 3164 or RFC 5424 syslog",
+            Format::Journald => "sshd, sudo, su and PAM session records from `journalctl -o json`",
+            Format::Pgaudit => "PostgreSQL pgaudit AUDIT records in stderr, csvlog and jsonlog",
+            Format::Json => "any JSON, mapped to the model by a declarative TOML mapping",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An unknown format name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown format `{0}` (known: {names})", names = Format::ALL.map(Format::name).join(", "))]
+pub struct UnknownFormat(pub String);
+
+impl FromStr for Format {
+    type Err = UnknownFormat;
+
+    fn from_str(s: &str) -> Result<Format, UnknownFormat> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| UnknownFormat(s.to_owned()))
+    }
+}
+
+/// One record to parse.
+#[derive(Debug, Clone, Copy)]
+pub struct Record<'a> {
+    /// The record's exact bytes.
+    pub bytes: &'a [u8],
+    /// When acta received it, epoch milliseconds: the event time of last resort, and the
+    /// reference year for timestamps that carry none (RFC 3164).
+    pub received_at_ms: i64,
+}
+
+/// What a parser made of a record.
+#[derive(Debug)]
+pub enum Parsed {
+    /// One event.
+    Event(Box<Event>),
+    /// Recognised, but not an event of its own; the reason says what it is (stored raw all the
+    /// same).
+    NotAnEvent(&'static str),
+}
+
+/// Why a parser gave a record back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// The record is not in this parser's format.
+    NotMine,
+    /// The record is in this format but unusable (a known field of the wrong type, a missing
+    /// required field); the reason names it.
+    Invalid(String),
+}
+
+impl Rejection {
+    pub fn invalid(reason: impl Into<String>) -> Rejection {
+        Rejection::Invalid(reason.into())
+    }
+}
+
+/// A record's JSON value, parsed at most once and shared by every parser's detection.
+#[derive(Debug)]
+pub struct Probe<'a> {
+    pub bytes: &'a [u8],
+    json: Option<Option<Value>>,
+}
+
+impl<'a> Probe<'a> {
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Self { bytes, json: None }
+    }
+
+    /// The record as JSON, when it is a JSON object (parsed on first call).
+    pub fn object(&mut self) -> Option<&serde_json::Map<String, Value>> {
+        self.json
+            .get_or_insert_with(|| {
+                let trimmed = self.bytes.trim_ascii_start();
+                if trimmed.first() == Some(&b'{') {
+                    serde_json::from_slice(self.bytes).ok()
+                } else {
+                    None
+                }
+            })
+            .as_ref()
+            .and_then(Value::as_object)
+    }
+}
+
+/// A source format's parser.
+pub trait Parser: Send + Sync + fmt::Debug {
+    fn format(&self) -> Format;
+
+    /// Whether a record looks like this format. Cheap checks on the bytes, or on the JSON
+    /// object's keys and a few values; never a full parse.
+    fn sniff(&self, probe: &mut Probe<'_>) -> bool;
+
+    /// Parses and normalises one record. A record that is not in this format (by the same checks
+    /// as [`Parser::sniff`]) is [`Rejection::NotMine`], so that detection can go on; only a
+    /// record that is in this format but unusable is [`Rejection::Invalid`].
+    fn parse(&self, record: &Record<'_>) -> Result<Parsed, Rejection>;
+
+    /// For a record that wraps several events of this format (a Kubernetes `EventList`): the
+    /// byte ranges of the events within it, each then stored and normalised as a record of its
+    /// own. `None` (the default) for a record that is one event.
+    fn split(&self, _bytes: &[u8]) -> Option<Vec<std::ops::Range<usize>>> {
+        None
+    }
+}
+
+/// Why a record gave no event of its own, or a base event instead of a mapped one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    /// Recognised as `format`, but not an event (see [`Parsed::NotAnEvent`]).
+    NotAnEvent(Format, &'static str),
+    /// In `format` but unusable; stored raw, normalised as a base event.
+    Invalid(Format, String),
+    /// No parser recognised it; stored raw, normalised as a base event.
+    Unrecognised(String),
+}
+
+impl Note {
+    /// The summary line a count of such records goes under.
+    pub fn summary_reason(&self) -> String {
+        match self {
+            Note::NotAnEvent(f, why) => format!("{f}: {why}"),
+            Note::Invalid(f, why) => format!("{f}: {why}"),
+            Note::Unrecognised(why) => why.clone(),
+        }
+    }
+
+    /// Whether the record counts as flagged (stored but not normalised).
+    pub fn is_flag(&self) -> bool {
+        !matches!(self, Note::NotAnEvent(..))
+    }
+}
+
+/// The result of normalising one record.
+#[derive(Debug)]
+pub struct Normalised {
+    /// The event, absent only for [`Note::NotAnEvent`].
+    pub event: Option<Box<Event>>,
+    /// The format that produced the event, if any did.
+    pub format: Option<Format>,
+    pub note: Option<Note>,
+}
+
+/// How the registry picks a parser for an input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
+    /// `--format`: only this parser.
+    Forced(Format),
+    /// Detected for the input: tried first, detection per record after.
+    Detected(Format),
+    /// Nothing detected yet: detection per record.
+    Auto,
+}
+
+/// All parsers, and detection among them.
+#[derive(Debug)]
+pub struct Registry {
+    parsers: Vec<Box<dyn Parser>>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::standard()
+    }
+}
+
+impl Registry {
+    /// The built-in parsers, in detection order (most specific first; the generic JSON mapping,
+    /// which takes any JSON object, is only used when forced or configured).
+    pub fn standard() -> Registry {
+        Registry {
+            parsers: vec![Box::new(cloudtrail::CloudTrail)],
+        }
+    }
+
+    /// Adds (or replaces) a parser; replaced parsers keep their place in detection order.
+    pub fn register(&mut self, parser: Box<dyn Parser>) {
+        let f = parser.format();
+        match self.parsers.iter_mut().find(|p| p.format() == f) {
+            Some(slot) => *slot = parser,
+            None => self.parsers.push(parser),
+        }
+    }
+
+    pub fn get(&self, format: Format) -> Option<&dyn Parser> {
+        self.parsers
+            .iter()
+            .find(|p| p.format() == format)
+            .map(|p| &**p)
+    }
+
+    /// The format of a record, by sniffing.
+    pub fn detect(&self, bytes: &[u8]) -> Option<Format> {
+        let mut probe = Probe::new(bytes);
+        self.parsers
+            .iter()
+            .find(|p| p.sniff(&mut probe))
+            .map(|p| p.format())
+    }
+
+    /// The events wrapped in a record, if a parser (the input's format first) says it is a
+    /// wrapper of several; see [`Parser::split`].
+    pub fn split(
+        &self,
+        bytes: &[u8],
+        format: Option<Format>,
+    ) -> Option<Vec<std::ops::Range<usize>>> {
+        if let Some(p) = format.and_then(|f| self.get(f))
+            && let Some(r) = p.split(bytes)
+        {
+            return Some(r);
+        }
+        self.parsers.iter().find_map(|p| p.split(bytes))
+    }
+
+    /// Normalises one record.
+    pub fn normalise(&self, record: &Record<'_>, choice: Choice) -> Normalised {
+        let first = match choice {
+            Choice::Forced(f) | Choice::Detected(f) => self.get(f),
+            Choice::Auto => None,
+        };
+        if let Some(p) = first {
+            match p.parse(record) {
+                Ok(parsed) => return done(p.format(), parsed),
+                Err(Rejection::Invalid(why)) => return invalid(record, p.format(), why),
+                Err(Rejection::NotMine) => {
+                    if let Choice::Forced(f) = choice {
+                        return unrecognised(record, format!("not a {f} record"));
+                    }
+                }
+            }
+        }
+        let mut probe = Probe::new(record.bytes);
+        for p in &self.parsers {
+            if Some(p.format()) == first.map(|f| f.format()) || !p.sniff(&mut probe) {
+                continue;
+            }
+            match p.parse(record) {
+                Ok(parsed) => return done(p.format(), parsed),
+                Err(Rejection::Invalid(why)) => return invalid(record, p.format(), why),
+                Err(Rejection::NotMine) => {}
+            }
+        }
+        let why = if probe.object().is_some() {
+            "no parser recognised this JSON object"
+        } else if record.bytes.trim_ascii_start().first() == Some(&b'{') {
+            "not valid JSON and no parser recognised it"
+        } else {
+            "no parser recognised this record"
+        };
+        unrecognised(record, why.to_owned())
+    }
+}
+
+/// Normalises the records of one input in order: the input's format is detected on its first
+/// record that any parser recognises (unless forced), and tried first from then on.
+#[derive(Debug, Clone)]
+pub struct InputNormaliser {
+    choice: Choice,
+}
+
+impl InputNormaliser {
+    /// `forced`: the `--format` given for this input, if any.
+    pub fn new(forced: Option<Format>) -> Self {
+        Self {
+            choice: forced.map_or(Choice::Auto, Choice::Forced),
+        }
+    }
+
+    /// The input's format: forced, or detected so far.
+    pub fn format(&self) -> Option<Format> {
+        match self.choice {
+            Choice::Forced(f) | Choice::Detected(f) => Some(f),
+            Choice::Auto => None,
+        }
+    }
+
+    /// The events wrapped in a record (see [`Parser::split`]).
+    pub fn split(&self, registry: &Registry, bytes: &[u8]) -> Option<Vec<std::ops::Range<usize>>> {
+        match self.choice {
+            Choice::Forced(f) => registry.get(f).and_then(|p| p.split(bytes)),
+            Choice::Detected(f) => registry.split(bytes, Some(f)),
+            Choice::Auto => registry.split(bytes, None),
+        }
+    }
+
+    pub fn normalise(&mut self, registry: &Registry, record: &Record<'_>) -> Normalised {
+        let n = registry.normalise(record, self.choice);
+        if self.choice == Choice::Auto
+            && let Some(f) = n.format
+        {
+            self.choice = Choice::Detected(f);
+        }
+        n
+    }
+}
+
+fn done(format: Format, parsed: Parsed) -> Normalised {
+    match parsed {
+        Parsed::Event(mut e) => {
+            e.metadata
+                .log_name
+                .get_or_insert_with(|| format.name().to_owned());
+            Normalised {
+                event: Some(e),
+                format: Some(format),
+                note: None,
+            }
+        }
+        Parsed::NotAnEvent(why) => Normalised {
+            event: None,
+            format: Some(format),
+            note: Some(Note::NotAnEvent(format, why)),
+        },
+    }
+}
+
+fn invalid(record: &Record<'_>, format: Format, why: String) -> Normalised {
+    let mut e = Event::unrecognised(
+        record.received_at_ms,
+        record.bytes,
+        format!("{format}: {why}"),
+    );
+    e.metadata.log_name = Some(format.name().to_owned());
+    Normalised {
+        event: Some(Box::new(e)),
+        format: None,
+        note: Some(Note::Invalid(format, why)),
+    }
+}
+
+fn unrecognised(record: &Record<'_>, why: String) -> Normalised {
+    let e = Event::unrecognised(record.received_at_ms, record.bytes, why.clone());
+    Normalised {
+        event: Some(Box::new(e)),
+        format: None,
+        note: Some(Note::Unrecognised(why)),
+    }
+}

@@ -1,0 +1,138 @@
+//! Golden tests: every sample under `testdata/` is framed and normalised, and the result is
+//! compared with the reviewed expectation under `testdata/expected/` (the same relative path plus
+//! `.ndjson`, `raw_data` left out). Each input record yields exactly one line: the event, or
+//! `{"not_an_event": reason}` for a record that is recognised but is no event of its own.
+//!
+//! After a deliberate mapping change: `ACTA_BLESS=1 cargo test -p acta-ingest --test golden`,
+//! then review the diff.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use acta_ingest::formats::{InputNormaliser, Record, Registry};
+use acta_ingest::framing::{Framer, FramerConfig, RecordBatch, open_input};
+use serde_json::{Value, json};
+
+/// 2026-01-01T00:00:00Z: the "time of receipt" of every golden record.
+const RECEIVED_AT: i64 = 1_767_225_600_000;
+
+fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
+}
+
+fn samples(dir: &Path, out: &mut Vec<PathBuf>) {
+    let mut entries: Vec<_> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        let name = p.file_name().unwrap().to_str().unwrap().to_owned();
+        if p.is_dir() {
+            if name != "expected" && name != "mappings" {
+                samples(&p, out);
+            }
+        } else if name != "LICENSE" && !name.ends_with(".md") && !name.ends_with(".toml") {
+            out.push(p);
+        }
+    }
+}
+
+/// The golden lines of one sample file.
+pub fn normalise_file(path: &Path) -> Vec<String> {
+    let registry = Registry::standard();
+    let mut framer = Framer::new(
+        path.display().to_string(),
+        open_input(path).unwrap(),
+        FramerConfig::default(),
+    );
+    let mut batch = RecordBatch::new();
+    let mut norm = InputNormaliser::new(None);
+    let mut lines = Vec::new();
+    loop {
+        batch.clear();
+        let more = framer.next_batch(&mut batch, 1 << 20).unwrap();
+        let mut records: Vec<&[u8]> = Vec::new();
+        for (bytes, _) in batch.iter() {
+            match norm.split(&registry, bytes) {
+                Some(parts) => records.extend(parts.into_iter().map(|r| &bytes[r])),
+                None => records.push(bytes),
+            }
+        }
+        for bytes in records {
+            let n = norm.normalise(
+                &registry,
+                &Record {
+                    bytes,
+                    received_at_ms: RECEIVED_AT,
+                },
+            );
+            let line = match n.event {
+                Some(e) => {
+                    let mut v: Value = serde_json::from_str(&e.to_json()).unwrap();
+                    let raw = v.as_object_mut().unwrap().remove("raw_data").unwrap();
+                    assert_eq!(
+                        raw.as_str().unwrap(),
+                        String::from_utf8_lossy(bytes),
+                        "{}: raw_data must be the record",
+                        path.display()
+                    );
+                    v
+                }
+                None => json!({ "not_an_event": n.note.map(|n| n.summary_reason()) }),
+            };
+            lines.push(serde_json::to_string(&line).unwrap());
+        }
+        if !more {
+            break;
+        }
+    }
+    lines
+}
+
+#[test]
+fn every_sample_matches_its_reviewed_normalisation() {
+    let root = testdata();
+    let mut files = Vec::new();
+    samples(&root, &mut files);
+    assert!(files.len() > 50, "samples missing under {}", root.display());
+    let bless = std::env::var_os("ACTA_BLESS").is_some();
+    let mut failures = Vec::new();
+    for path in &files {
+        let rel = path.strip_prefix(&root).unwrap();
+        let expected_path = root
+            .join("expected")
+            .join(format!("{}.ndjson", rel.display()));
+        let got = normalise_file(path);
+        let text = got.iter().map(|l| format!("{l}\n")).collect::<String>();
+        if bless {
+            fs::create_dir_all(expected_path.parent().unwrap()).unwrap();
+            fs::write(&expected_path, &text).unwrap();
+            continue;
+        }
+        match fs::read_to_string(&expected_path) {
+            Ok(want) if want == text => {}
+            Ok(want) => {
+                let first = want
+                    .lines()
+                    .zip(text.lines())
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(want.lines().count().min(got.len()));
+                failures.push(format!(
+                    "{}: differs from {} at record {first} (expected {} lines, got {})",
+                    rel.display(),
+                    expected_path.display(),
+                    want.lines().count(),
+                    got.len()
+                ));
+            }
+            Err(e) => failures.push(format!(
+                "{}: no expectation at {} ({e}); bless with ACTA_BLESS=1 and review",
+                rel.display(),
+                expected_path.display()
+            )),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
