@@ -237,7 +237,7 @@ pub struct Event {
     /// Source fields with no OCSF home that investigators still need.
     pub unmapped: Map<String, Value>,
     /// The original record, byte for byte when it is UTF-8 (invalid sequences are replaced by
-    /// U+FFFD here; the ledger keeps the exact bytes).
+    /// U+FFFD here; the ledger keeps the exact bytes). Not serialised when empty.
     pub raw_data: String,
 }
 
@@ -669,7 +669,10 @@ impl Serialize for Event {
         if !self.unmapped.is_empty() {
             m.serialize_entry("unmapped", &self.unmapped)?;
         }
-        m.serialize_entry("raw_data", &self.raw_data)?;
+        // Left out when cleared: stores that keep the raw record elsewhere (the ledger) drop it.
+        if !self.raw_data.is_empty() {
+            m.serialize_entry("raw_data", &self.raw_data)?;
+        }
         m.end()
     }
 }

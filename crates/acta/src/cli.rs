@@ -29,13 +29,22 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Store records from files or standard input in the ledger.
+    /// Store records from files or standard input in the ledger, and their normalised events.
     ///
     /// Each record becomes one entry, kept byte for byte: each line of NDJSON or text, each
-    /// element of a JSON array, each event of a CloudTrail `{"Records":[…]}` file. Gzip input is
-    /// read transparently. Records that are not valid JSON are stored too, and counted. Entries are
-    /// acknowledged only once they are on disk and covered by a signed checkpoint.
+    /// element of a JSON array, each event of a CloudTrail `{"Records":[…]}` file or a Kubernetes
+    /// `EventList`. Gzip input is read transparently. The format of each input is detected (see
+    /// `acta formats`) and each record is normalised into an OCSF event, kept in the data
+    /// directory's event store. Records no parser understands are stored all the same, and counted
+    /// per reason. Entries are acknowledged only once they are on disk and covered by a signed
+    /// checkpoint.
+    ///
+    /// `--dry-run -o ndjson` prints the normalised events instead (one JSON object a line, in input
+    /// order) and stores nothing.
     Ingest(IngestArgs),
+
+    /// List the input formats acta reads (the names `--format` takes).
+    Formats,
 
     /// Re-audit the whole ledger offline: every entry, payload, tile and checkpoint.
     ///
@@ -68,9 +77,26 @@ pub struct IngestArgs {
     #[arg(required = true, value_name = "FILE")]
     pub inputs: Vec<PathBuf>,
 
-    /// Source name recorded with each entry (a-z, 0-9, '.', '_', '-').
-    #[arg(long, default_value = "raw", value_name = "NAME")]
-    pub source: String,
+    /// Source name recorded with each entry (a-z, 0-9, '.', '_', '-'). Default: the input's
+    /// detected format (`cloudtrail`, `k8s-audit`…), or `raw` when none is recognised.
+    #[arg(long, value_name = "NAME")]
+    pub source: Option<String>,
+
+    /// Read every input as this format instead of detecting it (`acta formats` lists them).
+    #[arg(long, value_name = "NAME")]
+    pub format: Option<String>,
+
+    /// Normalise and print, store nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// With --dry-run: output form. `ndjson` prints one event a line; `summary` only the counts.
+    #[arg(short, long, value_enum, default_value_t = OutputForm::Ndjson, requires = "dry_run")]
+    pub output: OutputForm,
+
+    /// Threads normalising records (default: one per core).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=256))]
+    pub threads: Option<u64>,
 
     /// Largest record stored, in bytes (at most 1 GiB); longer records are reported and skipped.
     #[arg(long, default_value_t = 64 << 20, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
@@ -89,6 +115,13 @@ pub struct IngestArgs {
     /// Do not show a progress bar.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// How `--dry-run` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputForm {
+    Ndjson,
+    Summary,
 }
 
 #[derive(Debug, Args)]

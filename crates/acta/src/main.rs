@@ -7,6 +7,8 @@
 mod cli;
 mod commands;
 mod datadir;
+mod events;
+mod normalise;
 mod pipeline;
 mod synth;
 mod units;

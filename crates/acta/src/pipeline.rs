@@ -1,30 +1,56 @@
 //! The ingest pipeline shared by `acta ingest` and `acta bench ingest`.
 //!
-//! The calling thread frames input into batches of about 4 MiB and submits them to the ledger's
-//! writer thread, keeping a few in flight, so framing and hashing/writing run on two cores. A
-//! batch counts as stored only when its receipt arrives (after the sync).
+//! Three stages overlap: the calling thread frames input into batches of about 4 MiB and fixes
+//! each batch's parser choice; a pool of worker threads normalises batches (parsing is the most
+//! expensive step); the ledger's writer thread hashes, writes and syncs them. Batches are handed
+//! to the ledger in input order as their normalisation completes, and their events are written to
+//! the event store once the ledger has acknowledged them. A batch counts as stored only when its
+//! receipt arrives (after the sync). A dry run replaces the ledger with printing the events.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
+use acta_ingest::formats::{Format, InputNormaliser, Registry};
 use acta_ingest::framing::{Flag, Framer, FramerConfig, RecordBatch, open_input};
 use acta_ledger::{Appender, Batch, SignedCheckpoint, SourceName, Ticket, now_ms};
-use anyhow::Result;
+use anyhow::{Result, anyhow};
 use indicatif::ProgressBar;
+
+use crate::events::EventStore;
+use crate::normalise::{Done, Job, Pool};
 
 /// How to ingest.
 pub struct Options {
-    pub source: SourceName,
+    /// Source name for every entry; by default each input's detected format name.
+    pub source: Option<SourceName>,
+    /// `--format`: the parser for every input.
+    pub format: Option<Format>,
+    pub registry: Arc<Registry>,
     pub max_record_bytes: usize,
     /// Record bytes per batch.
     pub batch_bytes: usize,
-    /// Batches submitted but not yet acknowledged.
+    /// Batches submitted to the ledger but not yet acknowledged.
     pub in_flight: usize,
+    /// Normaliser threads.
+    pub threads: usize,
     /// Where to write one JSON line per acknowledged batch.
     pub receipts: Option<Box<dyn Write>>,
     pub progress: ProgressBar,
+}
+
+/// Where batches go once normalised.
+pub enum Sink<'a> {
+    /// Into the ledger, events into the store.
+    Ledger {
+        appender: &'a Appender,
+        events: Option<&'a mut EventStore>,
+    },
+    /// Printed as NDJSON (with `raw_data`), nothing stored.
+    Print(&'a mut dyn Write),
 }
 
 /// What an ingest run did.
@@ -33,8 +59,14 @@ pub struct Summary {
     pub inputs: usize,
     pub entries: u64,
     pub bytes: u64,
-    /// Stored records that were flagged, by reason.
+    /// Events printed (dry run).
+    pub printed: u64,
+    /// Stored records that were flagged (not normalised, or damaged framing), by reason.
     pub flagged: BTreeMap<String, u64>,
+    /// Records recognised as no event of their own, by reason.
+    pub not_events: BTreeMap<String, u64>,
+    /// Records normalised, per format.
+    pub formats: BTreeMap<Format, u64>,
     /// Records not stored (over the size limit), with one line each.
     pub rejected: Vec<String>,
     pub rejected_count: u64,
@@ -48,27 +80,44 @@ pub struct Summary {
     pub ack_latencies: Vec<Duration>,
 }
 
-struct Pending {
-    ticket: Ticket,
-    submitted: Instant,
+/// A batch being normalised.
+struct Normalising {
+    rx: Receiver<Done>,
+    source: SourceName,
+    received_at: u64,
     input: usize,
     first_record: u64,
-    records: u64,
     bytes: u64,
 }
 
-/// Ingests every input into the ledger behind `appender`. Problems with one input are recorded
-/// in the summary and the next input is read; an error is returned only when the ledger fails.
-pub fn run(appender: &Appender, inputs: &[PathBuf], mut opts: Options) -> Result<Summary> {
+/// A batch in the ledger's hands.
+struct Pending {
+    ticket: Ticket,
+    submitted: Instant,
+    source: SourceName,
+    done: Done,
+    input: usize,
+    first_record: u64,
+    bytes: u64,
+}
+
+/// Ingests every input. Problems with one input are recorded in the summary and the next input
+/// is read; an error is returned only when the ledger (or the output) fails.
+pub fn run(sink: Sink<'_>, inputs: &[PathBuf], mut opts: Options) -> Result<Summary> {
     let started = Instant::now();
     let mut summary = Summary {
         inputs: inputs.len(),
         ..Summary::default()
     };
-    let mut pending: VecDeque<Pending> = VecDeque::new();
     let names: Vec<String> = inputs.iter().map(|p| display_name(p)).collect();
     let config = FramerConfig {
         max_record_bytes: opts.max_record_bytes,
+    };
+    let pool = Pool::start(opts.registry.clone(), opts.threads);
+    let mut stages = Stages {
+        sink,
+        normalising: VecDeque::new(),
+        pending: VecDeque::new(),
     };
     for (n, path) in inputs.iter().enumerate() {
         let name = names.get(n).cloned().unwrap_or_default();
@@ -80,43 +129,69 @@ pub fn run(appender: &Appender, inputs: &[PathBuf], mut opts: Options) -> Result
             }
         };
         let mut framer = Framer::new(name.clone(), reader, config);
+        let mut input = InputNormaliser::new(opts.format);
+        let mut source: Option<SourceName> = opts.source.clone();
         let mut ordinal = 0u64;
         loop {
-            // A fresh buffer per batch (the batch moves to the writer), sized so it never regrows.
+            // A fresh buffer per batch (the batch moves on), sized so it never regrows.
             let mut records = RecordBatch {
                 data: Vec::with_capacity(opts.batch_bytes + (64 << 10)),
                 records: Vec::with_capacity(opts.batch_bytes / 256),
             };
             let more = framer.next_batch(&mut records, opts.batch_bytes);
             if !records.is_empty() {
-                let count = records.len() as u64;
                 let mut spans = Vec::with_capacity(records.len());
-                for (_, meta) in records.iter() {
-                    spans.push(meta.range.clone());
-                    if let Some(reason) = flag_reason(meta.flag) {
+                for (bytes, meta) in records.iter() {
+                    if let Some(reason) = framing_flag(meta.flag) {
                         *summary.flagged.entry(reason).or_insert(0) += 1;
                     }
+                    match input.split(&opts.registry, bytes) {
+                        Some(parts) => spans.extend(
+                            parts
+                                .into_iter()
+                                .map(|r| meta.range.start + r.start..meta.range.start + r.end),
+                        ),
+                        None => spans.push(meta.range.clone()),
+                    }
                 }
-                let bytes = records.bytes() as u64;
-                let batch = Batch::from_parts(
-                    opts.source.clone(),
-                    now_ms(),
-                    std::mem::take(&mut records.data),
+                let data = std::mem::take(&mut records.data);
+                let choice = input.prepare(
+                    &opts.registry,
+                    spans
+                        .iter()
+                        .map(|s| data.get(s.clone()).unwrap_or_default()),
+                );
+                let source = match &source {
+                    Some(s) => s.clone(),
+                    None => {
+                        let s = SourceName::new(input.format().map_or("raw", Format::name))?;
+                        source = Some(s.clone());
+                        s
+                    }
+                };
+                let count = spans.len() as u64;
+                let bytes = spans.iter().map(|s| s.len() as u64).sum();
+                let received_at = now_ms();
+                let rx = pool.submit(Job {
+                    data,
                     spans,
-                )?;
-                if pending.len() >= opts.in_flight {
-                    settle(&mut pending, &names, &mut summary, &mut opts)?;
-                }
-                let ticket = appender.submit(batch)?;
-                pending.push_back(Pending {
-                    ticket,
-                    submitted: Instant::now(),
+                    choice,
+                    received_at_ms: i64::try_from(received_at).unwrap_or(i64::MAX),
+                    with_raw: matches!(stages.sink, Sink::Print(_)),
+                })?;
+                stages.normalising.push_back(Normalising {
+                    rx,
+                    source,
+                    received_at,
                     input: n,
                     first_record: ordinal,
-                    records: count,
                     bytes,
                 });
                 ordinal += count;
+                // Enough batches queued to keep every worker busy: move the oldest on.
+                while stages.normalising.len() > opts.threads + 1 {
+                    stages.advance(&names, &mut summary, &mut opts)?;
+                }
             }
             match more {
                 Ok(true) => {}
@@ -145,51 +220,135 @@ pub fn run(appender: &Appender, inputs: &[PathBuf], mut opts: Options) -> Result
             ));
         }
     }
-    while !pending.is_empty() {
-        settle(&mut pending, &names, &mut summary, &mut opts)?;
+    while !stages.normalising.is_empty() {
+        stages.advance(&names, &mut summary, &mut opts)?;
+    }
+    while !stages.pending.is_empty() {
+        stages.settle(&names, &mut summary, &mut opts)?;
+    }
+    if let Sink::Print(out) = &mut stages.sink {
+        out.flush()?;
     }
     summary.elapsed = started.elapsed();
     Ok(summary)
 }
 
-/// Waits for the oldest batch in flight and records it.
-fn settle(
-    pending: &mut VecDeque<Pending>,
-    names: &[String],
-    summary: &mut Summary,
-    opts: &mut Options,
-) -> Result<()> {
-    let Some(p) = pending.pop_front() else {
-        return Ok(());
-    };
-    let receipt = p.ticket.wait()?;
-    summary.ack_latencies.push(
-        receipt
-            .acknowledged_at
-            .saturating_duration_since(p.submitted),
-    );
-    summary.entries += receipt.count;
-    summary.bytes += p.bytes;
-    opts.progress.inc(p.bytes);
-    if let Some(w) = opts.receipts.as_mut() {
-        let line = serde_json::json!({
-            "input": names.get(p.input),
-            "records": [p.first_record, p.records],
-            "entries": [receipt.first, receipt.count],
-            "checkpoint": receipt.checkpoint.checkpoint.size,
-        });
-        writeln!(w, "{line}")?;
-        w.flush()?;
-    }
-    summary.checkpoint = Some(receipt.checkpoint);
-    Ok(())
+struct Stages<'a> {
+    sink: Sink<'a>,
+    normalising: VecDeque<Normalising>,
+    pending: VecDeque<Pending>,
 }
 
-fn flag_reason(flag: Flag) -> Option<String> {
+impl Stages<'_> {
+    /// Takes the oldest normalised batch to the ledger (or prints it).
+    fn advance(
+        &mut self,
+        names: &[String],
+        summary: &mut Summary,
+        opts: &mut Options,
+    ) -> Result<()> {
+        let Some(n) = self.normalising.pop_front() else {
+            return Ok(());
+        };
+        let mut done =
+            n.rx.recv()
+                .map_err(|_| anyhow!("a normaliser thread stopped unexpectedly"))?;
+        merge(&mut summary.flagged, &done.flagged);
+        merge(&mut summary.not_events, &done.not_events);
+        for (f, c) in &done.formats {
+            *summary.formats.entry(*f).or_insert(0) += c;
+        }
+        match &mut self.sink {
+            Sink::Print(out) => {
+                for ev in done.events.iter().flatten() {
+                    out.write_all(done.json.get(ev.clone()).unwrap_or_default())?;
+                    out.write_all(b"\n")?;
+                    summary.printed += 1;
+                }
+                summary.entries += done.spans.len() as u64;
+                summary.bytes += n.bytes;
+                opts.progress.inc(n.bytes);
+                Ok(())
+            }
+            Sink::Ledger { appender, .. } => {
+                let appender: &Appender = appender;
+                let data = std::mem::take(&mut done.data);
+                let spans = std::mem::take(&mut done.spans);
+                let count = spans.len() as u64;
+                let batch = Batch::from_parts(n.source.clone(), n.received_at, data, spans)?;
+                if self.pending.len() >= opts.in_flight {
+                    self.settle(names, summary, opts)?;
+                }
+                let ticket = appender.submit(batch)?;
+                debug_assert_eq!(count, done.events.len() as u64);
+                self.pending.push_back(Pending {
+                    ticket,
+                    submitted: Instant::now(),
+                    source: n.source,
+                    done,
+                    input: n.input,
+                    first_record: n.first_record,
+                    bytes: n.bytes,
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// Waits for the oldest batch in the ledger's hands and records it.
+    fn settle(
+        &mut self,
+        names: &[String],
+        summary: &mut Summary,
+        opts: &mut Options,
+    ) -> Result<()> {
+        let Some(p) = self.pending.pop_front() else {
+            return Ok(());
+        };
+        let receipt = p.ticket.wait()?;
+        if let Sink::Ledger {
+            events: Some(store),
+            ..
+        } = &mut self.sink
+        {
+            store.append(receipt.first, p.source.as_str(), &p.done)?;
+            store.commit()?;
+        }
+        summary.ack_latencies.push(
+            receipt
+                .acknowledged_at
+                .saturating_duration_since(p.submitted),
+        );
+        summary.entries += receipt.count;
+        summary.bytes += p.bytes;
+        opts.progress.inc(p.bytes);
+        if let Some(w) = opts.receipts.as_mut() {
+            let line = serde_json::json!({
+                "input": names.get(p.input),
+                "records": [p.first_record, receipt.count],
+                "entries": [receipt.first, receipt.count],
+                "checkpoint": receipt.checkpoint.checkpoint.size,
+            });
+            writeln!(w, "{line}")?;
+            w.flush()?;
+        }
+        summary.checkpoint = Some(receipt.checkpoint);
+        Ok(())
+    }
+}
+
+fn merge(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
+    for (k, v) in from {
+        *into.entry(k.clone()).or_insert(0) += v;
+    }
+}
+
+/// Framing damage worth counting on its own. Text records (not JSON) are normal for text formats;
+/// whether they were understood is the parsers' verdict, counted separately.
+fn framing_flag(flag: Flag) -> Option<String> {
     match flag {
-        Flag::Json => None,
-        Flag::NotJson(r) => Some(format!("not JSON ({r})")),
-        Flag::Malformed(r) => Some(format!("malformed ({r})")),
+        Flag::Json | Flag::NotJson(_) => None,
+        Flag::Malformed(r) => Some(format!("malformed input ({r})")),
         Flag::Truncated => Some("truncated by an input error".into()),
     }
 }

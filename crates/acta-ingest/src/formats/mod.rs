@@ -310,6 +310,12 @@ impl Registry {
             Choice::Forced(f) | Choice::Detected(f) => self.get(f),
             Choice::Auto => None,
         };
+        if let (Choice::Forced(f), None) = (choice, first) {
+            return unrecognised(
+                record,
+                format!("not a {f} record (no {f} parser is available)"),
+            );
+        }
         if let Some(p) = first {
             match p.parse(record) {
                 Ok(parsed) => return done(p.format(), parsed),
@@ -344,7 +350,11 @@ impl Registry {
 }
 
 /// Normalises the records of one input in order: the input's format is detected on its first
-/// record that any parser recognises (unless forced), and tried first from then on.
+/// record that a parser sniffs as its own (unless forced), and tried first from then on.
+///
+/// The choice for a batch of records can be fixed up front with [`InputNormaliser::prepare`]:
+/// normalising the batch with that choice, in any order or in parallel, gives the same events
+/// as normalising its records one by one.
 #[derive(Debug, Clone)]
 pub struct InputNormaliser {
     choice: Choice,
@@ -366,6 +376,36 @@ impl InputNormaliser {
         }
     }
 
+    /// The current choice.
+    pub fn choice(&self) -> Choice {
+        self.choice
+    }
+
+    /// Looks at a record for detection (a no-op once the format is known).
+    pub fn observe(&mut self, registry: &Registry, bytes: &[u8]) {
+        if self.choice == Choice::Auto
+            && let Some(f) = registry.detect(bytes)
+        {
+            self.choice = Choice::Detected(f);
+        }
+    }
+
+    /// Detects the format from a batch of records (if not known yet) and returns the choice to
+    /// normalise the whole batch with.
+    pub fn prepare<'a>(
+        &mut self,
+        registry: &Registry,
+        records: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Choice {
+        for r in records {
+            if self.choice != Choice::Auto {
+                break;
+            }
+            self.observe(registry, r);
+        }
+        self.choice
+    }
+
     /// The events wrapped in a record (see [`Parser::split`]).
     pub fn split(&self, registry: &Registry, bytes: &[u8]) -> Option<Vec<std::ops::Range<usize>>> {
         match self.choice {
@@ -375,14 +415,10 @@ impl InputNormaliser {
         }
     }
 
+    /// Normalises the next record of the input.
     pub fn normalise(&mut self, registry: &Registry, record: &Record<'_>) -> Normalised {
-        let n = registry.normalise(record, self.choice);
-        if self.choice == Choice::Auto
-            && let Some(f) = n.format
-        {
-            self.choice = Choice::Detected(f);
-        }
-        n
+        self.observe(registry, record.bytes);
+        registry.normalise(record, self.choice)
     }
 }
 

@@ -16,9 +16,11 @@ use indicatif::ProgressBar;
 
 use crate::cli::BenchIngestArgs;
 use crate::datadir::DataDir;
+use crate::events::EventStore;
 use crate::pipeline::{self, Options};
 use crate::synth::Synth;
 use crate::units;
+use acta_ingest::formats::{Format, Registry};
 
 /// `acta bench generate`.
 pub fn generate(events: u64, seed: u64, output: &Path) -> Result<ExitCode> {
@@ -166,16 +168,24 @@ fn run_bench(work: &Path, args: &BenchIngestArgs) -> Result<ExitCode> {
     let data = DataDir::new(&work.join("data"));
     let ledger = data.open_ledger()?;
     let appender = Appender::start(ledger, AppenderOptions::default())?;
+    let mut store = EventStore::open(data.root())?;
     let opts = Options {
-        source: SourceName::new("cloudtrail")?,
+        source: Some(SourceName::new("cloudtrail")?),
+        format: Some(Format::Cloudtrail),
+        registry: Arc::new(Registry::standard()),
         max_record_bytes: 64 << 20,
         batch_bytes: 4 << 20,
         in_flight: 4,
+        threads: cores,
         receipts: None,
         progress: ProgressBar::hidden(),
     };
     let started = Instant::now();
-    let summary = pipeline::run(&appender, std::slice::from_ref(&input), opts)?;
+    let sink = pipeline::Sink::Ledger {
+        appender: &appender,
+        events: Some(&mut store),
+    };
+    let summary = pipeline::run(sink, std::slice::from_ref(&input), opts)?;
     let checkpoint = appender.close()?;
     let total = started.elapsed();
     let ingest_rss = peak_rss();

@@ -1,19 +1,41 @@
-//! `acta ingest`.
+//! `acta ingest` and `acta formats`.
 
 use std::fs::OpenOptions;
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 
+use acta_ingest::formats::{Format, Registry};
 use acta_ledger::{Appender, AppenderOptions, SourceName};
 use anyhow::{Context as _, Result};
 
-use crate::cli::IngestArgs;
+use crate::cli::{IngestArgs, OutputForm};
 use crate::datadir::DataDir;
-use crate::pipeline::{self, Options};
+use crate::events::EventStore;
+use crate::pipeline::{self, Options, Sink, Summary};
 use crate::units;
 
+/// `acta formats`.
+pub fn formats() -> Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    for f in Format::ALL {
+        writeln!(out, "{:<15} {}", f.name(), f.description())?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(data: &DataDir, args: IngestArgs) -> Result<ExitCode> {
-    let source = SourceName::new(&args.source)?;
+    let source = args.source.as_deref().map(SourceName::new).transpose()?;
+    let format = args
+        .format
+        .as_deref()
+        .map(str::parse::<Format>)
+        .transpose()?;
+    let registry = Arc::new(Registry::standard());
+    let threads = args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |t| usize::try_from(t).unwrap_or(1),
+    );
     let receipts: Option<Box<dyn Write>> = match &args.receipts {
         Some(p) if p.as_os_str() == "-" => Some(Box::new(std::io::stdout())),
         Some(p) => Some(Box::new(
@@ -41,17 +63,36 @@ pub fn run(data: &DataDir, args: IngestArgs) -> Result<ExitCode> {
         args.quiet,
         "{spinner} {bytes}/{total_bytes} [{bar:30}] {bytes_per_sec} eta {eta}",
     );
-    let ledger = data.open_ledger()?;
-    let appender = Appender::start(ledger, AppenderOptions::default())?;
     let opts = Options {
         source,
+        format,
+        registry: registry.clone(),
         max_record_bytes: usize::try_from(args.max_record_size).unwrap_or(64 << 20),
         batch_bytes: usize::try_from(args.batch_size).unwrap_or(4 << 20),
         in_flight: 4,
+        threads,
         receipts,
         progress: progress.clone(),
     };
-    let result = pipeline::run(&appender, &args.inputs, opts);
+    if args.dry_run {
+        return dry_run(&args, opts, &progress);
+    }
+    let ledger = data.open_ledger()?;
+    let mut store = EventStore::open(data.root())?;
+    let appender = Appender::start(ledger, AppenderOptions::default())?;
+    // Events the store lacks (a crash after the ledger acknowledged a batch) are rebuilt first.
+    let caught_up = store.catch_up(&data.ledger_dir(), &registry)?;
+    if caught_up > 0 {
+        eprintln!(
+            "acta: normalised {} earlier entries missing from the event store",
+            units::count(caught_up)
+        );
+    }
+    let sink = Sink::Ledger {
+        appender: &appender,
+        events: Some(&mut store),
+    };
+    let result = pipeline::run(sink, &args.inputs, opts);
     // Close (final checkpoint) even when the pipeline failed, so acknowledged work is published.
     let closed = appender.close();
     progress.finish_and_clear();
@@ -85,7 +126,7 @@ pub fn run(data: &DataDir, args: IngestArgs) -> Result<ExitCode> {
             summary.rejected_count - summary.rejected.len() as u64
         );
     }
-    let flagged: u64 = summary.flagged.values().sum();
+    report_counts(&summary);
     let mut line = format!(
         "stored {} entr{} ({}) from {} input{} in {} ({}); {checkpoint}",
         units::count(summary.entries),
@@ -96,14 +137,7 @@ pub fn run(data: &DataDir, args: IngestArgs) -> Result<ExitCode> {
         units::duration(summary.elapsed),
         units::rate(summary.entries, summary.elapsed),
     );
-    if flagged > 0 {
-        let reasons: Vec<String> = summary
-            .flagged
-            .iter()
-            .map(|(r, n)| format!("{} {r}", units::count(*n)))
-            .collect();
-        line.push_str(&format!("; flagged: {}", reasons.join(", ")));
-    }
+    line.push_str(&formats_line(&summary));
     if summary.rejected_count > 0 {
         line.push_str(&format!(
             "; not stored: {} over the size limit",
@@ -123,4 +157,73 @@ pub fn run(data: &DataDir, args: IngestArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `--dry-run`: normalise and print, store nothing.
+fn dry_run(
+    args: &IngestArgs,
+    opts: Options,
+    progress: &indicatif::ProgressBar,
+) -> Result<ExitCode> {
+    let stdout = std::io::stdout().lock();
+    let mut out: Box<dyn Write> = match args.output {
+        OutputForm::Ndjson => Box::new(BufWriter::with_capacity(1 << 20, stdout)),
+        OutputForm::Summary => Box::new(std::io::sink()),
+    };
+    let summary = pipeline::run(Sink::Print(&mut *out), &args.inputs, opts);
+    progress.finish_and_clear();
+    let summary = summary?;
+    drop(out);
+    for line in summary
+        .failures
+        .iter()
+        .chain(&summary.rejected)
+        .chain(&summary.notes)
+    {
+        eprintln!("acta: {line}");
+    }
+    report_counts(&summary);
+    eprintln!(
+        "dry run: {} record{} read, {} event{} ({}), nothing stored{}",
+        units::count(summary.entries),
+        if summary.entries == 1 { "" } else { "s" },
+        units::count(summary.printed),
+        if summary.printed == 1 { "" } else { "s" },
+        units::duration(summary.elapsed),
+        formats_line(&summary),
+    );
+    let failed = !summary.failures.is_empty() || summary.rejected_count > 0;
+    Ok(if failed {
+        ExitCode::from(super::EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Records not normalised and records that are no events, one line per reason, on stderr.
+fn report_counts(summary: &Summary) {
+    for (reason, n) in &summary.flagged {
+        eprintln!("acta: flagged {} (stored raw): {reason}", units::count(*n));
+    }
+    for (reason, n) in &summary.not_events {
+        eprintln!("acta: {} not events: {reason}", units::count(*n));
+    }
+}
+
+/// `; cloudtrail 300, k8s-audit 12; flagged 3` for the summary line.
+fn formats_line(summary: &Summary) -> String {
+    let mut s = String::new();
+    if !summary.formats.is_empty() {
+        let parts: Vec<String> = summary
+            .formats
+            .iter()
+            .map(|(f, n)| format!("{f} {}", units::count(*n)))
+            .collect();
+        s.push_str(&format!("; normalised: {}", parts.join(", ")));
+    }
+    let flagged: u64 = summary.flagged.values().sum();
+    if flagged > 0 {
+        s.push_str(&format!("; flagged: {}", units::count(flagged)));
+    }
+    s
 }

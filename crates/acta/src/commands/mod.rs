@@ -22,6 +22,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
     let data = DataDir::new(&cli.data_dir);
     match cli.command {
         Command::Ingest(args) => ingest::run(&data, args),
+        Command::Formats => ingest::formats(),
         Command::Verify(args) => verify::run(&data, args),
         Command::Proof(args) => proof::run(&data, args),
         Command::Key {

@@ -1,0 +1,159 @@
+//! Parallel normalisation of framed batches.
+//!
+//! Parsing and normalising costs several times what framing and hashing do, so batches are
+//! normalised on a pool of worker threads while the calling thread frames the next ones. A batch's
+//! parser choice is fixed before it is sent ([`InputNormaliser::prepare`]), which makes every
+//! record's result independent of the others: results come back per batch, and the caller
+//! consumes them in submission order.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use acta_event::Event;
+use acta_ingest::formats::{Choice, Format, Record, Registry};
+use anyhow::{Result, anyhow};
+
+/// A framed batch to normalise: records are `spans` of `data`.
+pub struct Job {
+    pub data: Vec<u8>,
+    pub spans: Vec<Range<usize>>,
+    pub choice: Choice,
+    pub received_at_ms: i64,
+    /// Keep `raw_data` in the serialised events (dry runs print it; the event store does not
+    /// need it, the ledger has the bytes).
+    pub with_raw: bool,
+}
+
+/// A normalised batch: the job's data back, and one serialised event per record (none for a
+/// record that is recognised but no event of its own).
+pub struct Done {
+    pub data: Vec<u8>,
+    pub spans: Vec<Range<usize>>,
+    /// Events back to back, each a JSON object.
+    pub json: Vec<u8>,
+    /// Per record, the range of its event in `json`.
+    pub events: Vec<Option<Range<usize>>>,
+    /// Records stored but not normalised (base events), by reason.
+    pub flagged: BTreeMap<String, u64>,
+    /// Records recognised as no event of their own, by reason.
+    pub not_events: BTreeMap<String, u64>,
+    /// Records normalised per format.
+    pub formats: BTreeMap<Format, u64>,
+}
+
+type Work = (Job, Sender<Done>);
+
+/// Worker threads normalising batches.
+pub struct Pool {
+    tx: Option<Sender<Work>>,
+    workers: Vec<JoinHandle<()>>,
+}
+
+impl Pool {
+    pub fn start(registry: Arc<Registry>, threads: usize) -> Pool {
+        let (tx, rx) = mpsc::channel::<Work>();
+        let rx = Arc::new(Mutex::new(rx));
+        let workers = (0..threads.max(1))
+            .map(|_| {
+                let rx = rx.clone();
+                let registry = registry.clone();
+                std::thread::spawn(move || {
+                    loop {
+                        let next = match rx.lock() {
+                            Ok(guard) => guard.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok((job, reply)) = next else { return };
+                        // The receiver may have gone (the caller failed): nothing to do then.
+                        let _ = reply.send(normalise(&registry, job));
+                    }
+                })
+            })
+            .collect();
+        Pool {
+            tx: Some(tx),
+            workers,
+        }
+    }
+
+    /// Queues a batch; its result arrives on the returned receiver.
+    pub fn submit(&self, job: Job) -> Result<Receiver<Done>> {
+        let (reply, rx) = mpsc::channel();
+        self.tx
+            .as_ref()
+            .ok_or_else(|| anyhow!("normaliser pool is closed"))?
+            .send((job, reply))
+            .map_err(|_| anyhow!("normaliser threads have stopped"))?;
+        Ok(rx)
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.tx = None;
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+/// Normalises one batch (also used directly, without a pool).
+pub fn normalise(registry: &Registry, job: Job) -> Done {
+    let mut json = Vec::with_capacity(job.data.len() + job.data.len() / 2);
+    let mut events = Vec::with_capacity(job.spans.len());
+    let mut flagged = BTreeMap::new();
+    let mut not_events = BTreeMap::new();
+    let mut formats = BTreeMap::new();
+    for span in &job.spans {
+        let bytes = job.data.get(span.clone()).unwrap_or_default();
+        let n = registry.normalise(
+            &Record {
+                bytes,
+                received_at_ms: job.received_at_ms,
+            },
+            job.choice,
+        );
+        if let Some(note) = &n.note {
+            let map = if note.is_flag() {
+                &mut flagged
+            } else {
+                &mut not_events
+            };
+            *map.entry(note.summary_reason()).or_insert(0) += 1;
+        }
+        if let Some(f) = n.format {
+            *formats.entry(f).or_insert(0) += 1;
+        }
+        // A dry run prints one line for every record: a record that is no event of its own shows
+        // as a base event saying what it is.
+        let event = match (n.event, &n.note) {
+            (None, Some(note)) if job.with_raw => {
+                let mut e = Event::unrecognised(job.received_at_ms, bytes, note.summary_reason());
+                e.metadata.log_name = n.format.map(|f| f.name().to_owned());
+                Some(Box::new(e))
+            }
+            (e, _) => e,
+        };
+        events.push(event.map(|mut e| {
+            if !job.with_raw {
+                e.raw_data = String::new();
+            }
+            let start = json.len();
+            // Serialising an event into a Vec cannot fail: every map key is a string.
+            let _ = e.write_json(&mut json);
+            start..json.len()
+        }));
+    }
+    Done {
+        data: job.data,
+        spans: job.spans,
+        json,
+        events,
+        flagged,
+        not_events,
+        formats,
+    }
+}
