@@ -41,7 +41,14 @@ fn samples(dir: &Path, out: &mut Vec<PathBuf>) {
 
 /// The golden lines of one sample file.
 pub fn normalise_file(path: &Path) -> Vec<String> {
-    let registry = Registry::standard();
+    // The mappings shipped with acta take part, as `acta ingest --mapping` would use them.
+    let mappings_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../mappings");
+    let mut mappings = Vec::new();
+    for e in fs::read_dir(&mappings_dir).unwrap() {
+        let text = fs::read_to_string(e.unwrap().path()).unwrap();
+        mappings.push(acta_ingest::formats::mapping::Mapping::from_toml(&text).unwrap());
+    }
+    let registry = Registry::with_mappings(mappings);
     let mut framer = Framer::new(
         path.display().to_string(),
         open_input(path).unwrap(),

@@ -86,6 +86,11 @@ pub struct IngestArgs {
     #[arg(long, value_name = "NAME")]
     pub format: Option<String>,
 
+    /// A TOML mapping for JSON records of another source (see docs/events/json.md); repeatable.
+    /// Records matching a mapping are read as format `json` with it.
+    #[arg(long, value_name = "FILE")]
+    pub mapping: Vec<PathBuf>,
+
     /// Normalise and print, store nothing.
     #[arg(long)]
     pub dry_run: bool,

@@ -15,6 +15,7 @@
 
 pub mod cloudtrail;
 pub mod json;
+pub mod mapping;
 pub mod time;
 
 use std::fmt;
@@ -260,8 +261,19 @@ impl Registry {
     /// which takes any JSON object, is only used when forced or configured).
     pub fn standard() -> Registry {
         Registry {
-            parsers: vec![Box::new(cloudtrail::CloudTrail)],
+            parsers: vec![
+                Box::new(cloudtrail::CloudTrail),
+                Box::new(mapping::JsonMapped::new(Vec::new())),
+            ],
         }
+    }
+
+    /// The built-in parsers plus JSON mappings (`--mapping`), which then take part in
+    /// detection.
+    pub fn with_mappings(mappings: Vec<mapping::Mapping>) -> Registry {
+        let mut r = Registry::standard();
+        r.register(Box::new(mapping::JsonMapped::new(mappings)));
+        r
     }
 
     /// Adds (or replaces) a parser; replaced parsers keep their place in detection order.

@@ -5,6 +5,7 @@ use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use acta_ingest::formats::mapping::Mapping;
 use acta_ingest::formats::{Format, Registry};
 use acta_ledger::{Appender, AppenderOptions, SourceName};
 use anyhow::{Context as _, Result};
@@ -31,7 +32,16 @@ pub fn run(data: &DataDir, args: IngestArgs) -> Result<ExitCode> {
         .as_deref()
         .map(str::parse::<Format>)
         .transpose()?;
-    let registry = Arc::new(Registry::standard());
+    let mut mappings = Vec::new();
+    for path in &args.mapping {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the mapping `{}`", path.display()))?;
+        mappings.push(
+            Mapping::from_toml(&text)
+                .map_err(|e| anyhow::anyhow!("mapping `{}`: {e}", path.display()))?,
+        );
+    }
+    let registry = Arc::new(Registry::with_mappings(mappings));
     let threads = args.threads.map_or_else(
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         |t| usize::try_from(t).unwrap_or(1),
