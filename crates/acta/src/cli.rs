@@ -175,6 +175,19 @@ pub enum BenchCommand {
     /// Measure ingest throughput, acknowledgement latency, memory, verify throughput and storage
     /// overhead on generated ~1 KB CloudTrail-shaped events.
     Ingest(BenchIngestArgs),
+    /// Measure parse + normalise throughput on one core, per input format: generated
+    /// CloudTrail-shaped events, and each FILE given (its records repeated in memory).
+    Parse {
+        /// Generated CloudTrail events to parse.
+        #[arg(long, default_value_t = 200_000)]
+        events: u64,
+        /// Minimum time spent on each input, in seconds.
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+        /// Real samples to measure too (each file a group, format detected).
+        #[arg(value_name = "FILE")]
+        inputs: Vec<PathBuf>,
+    },
     /// Write generated CloudTrail-shaped events as NDJSON (for timing `acta ingest` itself).
     Generate {
         /// Number of events.

@@ -111,15 +111,14 @@ impl EventStore {
                 .source
                 .parse::<Format>()
                 .map_or(Choice::Auto, Choice::Detected);
-            let n = registry.normalise(
+            let n = registry.normalise_lean(
                 &Record {
                     bytes: &entry.payload,
                     received_at_ms: i64::try_from(env.received_at_ms).unwrap_or(i64::MAX),
                 },
                 choice,
             );
-            if let Some(mut e) = n.event {
-                e.raw_data = String::new();
+            if let Some(e) = n.event {
                 json.clear();
                 e.write_json(&mut json)?;
                 let source = env.source.to_owned();

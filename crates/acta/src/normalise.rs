@@ -109,13 +109,15 @@ pub fn normalise(registry: &Registry, job: Job) -> Done {
     let mut formats = BTreeMap::new();
     for span in &job.spans {
         let bytes = job.data.get(span.clone()).unwrap_or_default();
-        let n = registry.normalise(
-            &Record {
-                bytes,
-                received_at_ms: job.received_at_ms,
-            },
-            job.choice,
-        );
+        let record = Record {
+            bytes,
+            received_at_ms: job.received_at_ms,
+        };
+        let n = if job.with_raw {
+            registry.normalise(&record, job.choice)
+        } else {
+            registry.normalise_lean(&record, job.choice)
+        };
         if let Some(note) = &n.note {
             let map = if note.is_flag() {
                 &mut flagged
@@ -137,10 +139,7 @@ pub fn normalise(registry: &Registry, job: Job) -> Done {
             }
             (e, _) => e,
         };
-        events.push(event.map(|mut e| {
-            if !job.with_raw {
-                e.raw_data = String::new();
-            }
+        events.push(event.map(|e| {
             let start = json.len();
             // Serialising an event into a Vec cannot fail: every map key is a string.
             let _ = e.write_json(&mut json);

@@ -232,8 +232,7 @@ impl Parser for CloudTrail {
         if raw.event_version.is_none() || (raw.event_name.is_none() && raw.event_source.is_none()) {
             return Err(Rejection::NotMine);
         }
-        let raw_text = json::utf8(record.bytes).map_err(Rejection::Invalid)?;
-        Ok(Parsed::Event(Box::new(map(raw, raw_text, record))))
+        Ok(Parsed::Event(Box::new(map(raw, record))))
     }
 }
 
@@ -241,7 +240,7 @@ fn own(s: &Str<'_>) -> Option<String> {
     s.as_deref().filter(|s| !s.is_empty()).map(str::to_owned)
 }
 
-fn map(raw: Raw<'_>, raw_text: &str, record: &Record<'_>) -> Event {
+fn map(raw: Raw<'_>, record: &Record<'_>) -> Event {
     let time = raw.event_time.as_deref().and_then(parse_rfc3339);
     let login = raw.event_type.as_deref() == Some("AwsConsoleSignIn");
     let class = if login {
@@ -249,11 +248,8 @@ fn map(raw: Raw<'_>, raw_text: &str, record: &Record<'_>) -> Event {
     } else {
         Class::ApiActivity
     };
-    let mut e = Event::new(
-        class,
-        time.unwrap_or(record.received_at_ms),
-        raw_text.to_owned(),
-    );
+    // `raw_data` is filled by the registry when wanted.
+    let mut e = Event::new(class, time.unwrap_or(record.received_at_ms), String::new());
     e.metadata.original_time = own(&raw.event_time);
     if time.is_none() {
         e.unmap(
@@ -276,6 +272,7 @@ fn map(raw: Raw<'_>, raw_text: &str, record: &Record<'_>) -> Event {
     // Outcome: an error code is a failure; console sign-ins put theirs in responseElements.
     let console_result = raw
         .response_elements
+        .filter(|_| login)
         .and_then(|r| {
             serde_json::from_str::<BTreeMap<Cow<'_, str>, serde_json::Value>>(r.get()).ok()
         })
@@ -356,7 +353,8 @@ fn map(raw: Raw<'_>, raw_text: &str, record: &Record<'_>) -> Event {
     if let Some(r) = console_result {
         e.unmap("consoleLogin", r);
     }
-    if let Some(a) = raw.additional_event_data
+    if login
+        && let Some(a) = raw.additional_event_data
         && let Ok(m) = serde_json::from_str::<BTreeMap<Cow<'_, str>, serde_json::Value>>(a.get())
         && let Some(mfa) = m.get("MFAUsed").and_then(|v| v.as_str())
     {

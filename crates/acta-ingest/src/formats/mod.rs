@@ -316,8 +316,18 @@ impl Registry {
         self.parsers.iter().find_map(|p| p.split(bytes))
     }
 
-    /// Normalises one record.
+    /// Normalises one record; the event's `raw_data` is the record.
     pub fn normalise(&self, record: &Record<'_>, choice: Choice) -> Normalised {
+        let mut n = self.normalise_lean(record, choice);
+        if let Some(e) = n.event.as_mut() {
+            e.raw_data = acta_event::lossy(record.bytes);
+        }
+        n
+    }
+
+    /// Normalises one record, leaving `raw_data` empty: for stores that keep the record's bytes
+    /// elsewhere (the ledger), which spares a copy and its escaping.
+    pub fn normalise_lean(&self, record: &Record<'_>, choice: Choice) -> Normalised {
         let first = match choice {
             Choice::Forced(f) | Choice::Detected(f) => self.get(f),
             Choice::Auto => None,
@@ -455,11 +465,7 @@ fn done(format: Format, parsed: Parsed) -> Normalised {
 }
 
 fn invalid(record: &Record<'_>, format: Format, why: String) -> Normalised {
-    let mut e = Event::unrecognised(
-        record.received_at_ms,
-        record.bytes,
-        format!("{format}: {why}"),
-    );
+    let mut e = Event::unrecognised(record.received_at_ms, b"", format!("{format}: {why}"));
     e.metadata.log_name = Some(format.name().to_owned());
     Normalised {
         event: Some(Box::new(e)),
@@ -469,7 +475,7 @@ fn invalid(record: &Record<'_>, format: Format, why: String) -> Normalised {
 }
 
 fn unrecognised(record: &Record<'_>, why: String) -> Normalised {
-    let e = Event::unrecognised(record.received_at_ms, record.bytes, why.clone());
+    let e = Event::unrecognised(record.received_at_ms, b"", why.clone());
     Normalised {
         event: Some(Box::new(e)),
         format: None,

@@ -36,6 +36,87 @@ pub fn generate(events: u64, seed: u64, output: &Path) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `acta bench parse`: parse + normalise + serialise, one thread, per input.
+pub fn parse(events: u64, seconds: f64, inputs: &[PathBuf]) -> Result<ExitCode> {
+    use acta_ingest::formats::{InputNormaliser, Record};
+    use acta_ingest::framing::{Framer, FramerConfig, RecordBatch, open_input};
+
+    let registry = Registry::standard();
+    let mut groups: Vec<(String, Vec<Vec<u8>>)> = Vec::new();
+    let mut synth = Synth::new(1, events);
+    let generated: Vec<Vec<u8>> = (0..events)
+        .map(|i| {
+            let mut buf = Vec::with_capacity(2048);
+            synth.event(i, &mut buf);
+            buf
+        })
+        .collect();
+    groups.push(("generated CloudTrail".into(), generated));
+    for path in inputs {
+        let mut framer = Framer::new(
+            path.display().to_string(),
+            open_input(path)?,
+            FramerConfig::default(),
+        );
+        let mut batch = RecordBatch::new();
+        let mut records = Vec::new();
+        loop {
+            batch.clear();
+            let more = framer.next_batch(&mut batch, 1 << 20)?;
+            records.extend(batch.iter().map(|(b, _)| b.to_vec()));
+            if !more {
+                break;
+            }
+        }
+        groups.push((path.display().to_string(), records));
+    }
+    println!(
+        "acta bench parse: parse + normalise + serialise to JSON (without raw_data, as the event store keeps it), one thread"
+    );
+    for (name, records) in &groups {
+        if records.is_empty() {
+            continue;
+        }
+        let mut input = InputNormaliser::new(None);
+        let choice = input.prepare(&registry, records.iter().map(Vec::as_slice));
+        let bytes: usize = records.iter().map(Vec::len).sum();
+        let mut out = Vec::with_capacity(1 << 20);
+        let mut done = 0u64;
+        let mut recognised = 0u64;
+        let started = Instant::now();
+        while started.elapsed().as_secs_f64() < seconds {
+            for r in records {
+                let n = registry.normalise_lean(
+                    &Record {
+                        bytes: r,
+                        received_at_ms: 0,
+                    },
+                    choice,
+                );
+                if let Some(e) = n.event {
+                    out.clear();
+                    e.write_json(&mut out)?;
+                }
+                recognised += u64::from(n.format.is_some());
+                done += 1;
+            }
+        }
+        let secs = started.elapsed().as_secs_f64();
+        let passes = done / records.len() as u64;
+        println!(
+            "  {:<70} {:>12} events/s  {:>10}/s  ({} records × {passes}, {} mean, format {}, {:.0}% recognised)",
+            name,
+            units::count((done as f64 / secs) as u64),
+            units::bytes((bytes as f64 * passes as f64 / secs) as u64),
+            records.len(),
+            units::bytes((bytes / records.len()) as u64),
+            input.format().map_or("none", |f| f.name()),
+            100.0 * recognised as f64 / done.max(1) as f64,
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn write_events(events: u64, seed: u64, sink: Box<dyn Write>) -> Result<u64> {
     let mut out = BufWriter::with_capacity(1 << 20, sink);
     let mut synth = Synth::new(seed, events);

@@ -33,6 +33,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         } => bench::ingest(&data, args),
         Command::Bench {
             command:
+                BenchCommand::Parse {
+                    events,
+                    seconds,
+                    inputs,
+                },
+        } => bench::parse(events, seconds, &inputs),
+        Command::Bench {
+            command:
                 BenchCommand::Generate {
                     events,
                     seed,
