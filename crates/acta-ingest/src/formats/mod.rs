@@ -15,6 +15,7 @@
 
 pub mod cloudtrail;
 pub mod json;
+pub mod k8s;
 pub mod mapping;
 pub mod time;
 
@@ -263,6 +264,9 @@ impl Registry {
         Registry {
             parsers: vec![
                 Box::new(cloudtrail::CloudTrail),
+                Box::new(k8s::K8sAudit),
+                // Only with mappings (`--mapping`) does the JSON format claim records by itself;
+                // kept last so that every specific parser is tried first.
                 Box::new(mapping::JsonMapped::new(Vec::new())),
             ],
         }
