@@ -14,7 +14,10 @@
 //! own, so mixed files work. `--format NAME` forces one parser for a whole input.
 
 pub mod cloudtrail;
+pub mod github;
+pub mod gitlab;
 pub mod json;
+pub mod jsonobj;
 pub mod time;
 
 use std::fmt;
@@ -76,7 +79,9 @@ impl Format {
             Format::GithubWebhook => {
                 "GitHub webhook payloads: workflow_run, workflow_job, push, deployment, member, repository, …"
             }
-            Format::GitlabAudit => "GitLab audit events: API JSON and streaming audit events",
+            Format::GitlabAudit => {
+                "GitLab audit events (API JSON, streaming) and Rails request logs (production_json, api_json)"
+            }
             Format::K8sAudit => {
                 "Kubernetes audit (audit.k8s.io/v1): Event lines, EventList, EKS exports"
             }
@@ -260,7 +265,12 @@ impl Registry {
     /// which takes any JSON object, is only used when forced or configured).
     pub fn standard() -> Registry {
         Registry {
-            parsers: vec![Box::new(cloudtrail::CloudTrail)],
+            parsers: vec![
+                Box::new(cloudtrail::CloudTrail),
+                Box::new(github::GithubAudit),
+                Box::new(github::GithubWebhook),
+                Box::new(gitlab::GitlabAudit),
+            ],
         }
     }
 
