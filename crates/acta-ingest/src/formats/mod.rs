@@ -14,7 +14,10 @@
 //! own, so mixed files work. `--format NAME` forces one parser for a whole input.
 
 pub mod cloudtrail;
+pub mod github;
+pub mod gitlab;
 pub mod json;
+pub mod jsonobj;
 pub mod k8s;
 pub mod mapping;
 pub mod time;
@@ -78,7 +81,9 @@ impl Format {
             Format::GithubWebhook => {
                 "GitHub webhook payloads: workflow_run, workflow_job, push, deployment, member, repository, …"
             }
-            Format::GitlabAudit => "GitLab audit events: API JSON and streaming audit events",
+            Format::GitlabAudit => {
+                "GitLab audit events (API JSON, streaming) and Rails request logs (production_json, api_json)"
+            }
             Format::K8sAudit => {
                 "Kubernetes audit (audit.k8s.io/v1): Event lines, EventList, EKS exports"
             }
@@ -265,6 +270,9 @@ impl Registry {
             parsers: vec![
                 Box::new(cloudtrail::CloudTrail),
                 Box::new(k8s::K8sAudit),
+                Box::new(github::GithubAudit),
+                Box::new(github::GithubWebhook),
+                Box::new(gitlab::GitlabAudit),
                 // Only with mappings (`--mapping`) does the JSON format claim records by itself;
                 // kept last so that every specific parser is tried first.
                 Box::new(mapping::JsonMapped::new(Vec::new())),
