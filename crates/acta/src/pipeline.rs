@@ -69,6 +69,7 @@ pub fn run(appender: &Appender, inputs: &[PathBuf], mut opts: Options) -> Result
     let names: Vec<String> = inputs.iter().map(|p| display_name(p)).collect();
     let config = FramerConfig {
         max_record_bytes: opts.max_record_bytes,
+        ..FramerConfig::default()
     };
     for (n, path) in inputs.iter().enumerate() {
         let name = names.get(n).cloned().unwrap_or_default();
