@@ -11,7 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use acta_ingest::formats::{InputNormaliser, Record, Registry};
-use acta_ingest::framing::{Framer, FramerConfig, RecordBatch, open_input};
+use acta_ingest::framing::{Framer, FramerConfig, QuotedNewlines, RecordBatch, open_input};
 use serde_json::{Value, json};
 
 /// 2026-01-01T00:00:00Z: the "time of receipt" of every golden record.
@@ -42,10 +42,22 @@ fn samples(dir: &Path, out: &mut Vec<PathBuf>) {
 /// The golden lines of one sample file.
 pub fn normalise_file(path: &Path) -> Vec<String> {
     let registry = Registry::standard();
+    // PostgreSQL logs hold pgaudit statements that span lines (quoted CSV fields); csvlog
+    // records may hold newlines in any quoted field.
+    let quoted_newlines = if path.extension().is_some_and(|e| e == "csv") {
+        QuotedNewlines::Always
+    } else if path.components().any(|c| c.as_os_str() == "pgaudit") {
+        QuotedNewlines::PGAUDIT
+    } else {
+        QuotedNewlines::Off
+    };
     let mut framer = Framer::new(
         path.display().to_string(),
         open_input(path).unwrap(),
-        FramerConfig::default(),
+        FramerConfig {
+            quoted_newlines,
+            ..FramerConfig::default()
+        },
     );
     let mut batch = RecordBatch::new();
     let mut norm = InputNormaliser::new(None);

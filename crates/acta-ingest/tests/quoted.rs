@@ -155,7 +155,7 @@ proptest! {
             prop_assert_eq!(r.line, line);
             // A newline is inside a record only within an open quote (after the marker).
             for (i, _) in r.bytes.iter().enumerate().filter(|(_, b)| **b == b'\n') {
-                prop_assert!(quotes(&r.bytes[..i]) % 2 == 1);
+                prop_assert!(!quotes(&r.bytes[..i]).is_multiple_of(2));
                 if marker {
                     prop_assert!(contains(&r.bytes[..i], b"AUDIT: "));
                 }
@@ -163,7 +163,7 @@ proptest! {
             // A record ends at a newline only with its quotes closed (or without the marker).
             if k + 1 < n {
                 prop_assert!(
-                    quotes(&r.bytes) % 2 == 0 || (marker && !contains(&r.bytes, b"AUDIT: "))
+                    quotes(&r.bytes).is_multiple_of(2) || (marker && !contains(&r.bytes, b"AUDIT: "))
                 );
             }
             pos += r.bytes.len();
