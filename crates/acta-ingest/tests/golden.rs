@@ -11,7 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use acta_ingest::formats::{InputNormaliser, Record, Registry};
-use acta_ingest::framing::{Framer, FramerConfig, RecordBatch, open_input};
+use acta_ingest::framing::{Framer, FramerConfig, QuotedNewlines, RecordBatch, open_input};
 use serde_json::{Value, json};
 
 /// 2026-01-01T00:00:00Z: the "time of receipt" of every golden record.
@@ -49,10 +49,15 @@ pub fn normalise_file(path: &Path) -> Vec<String> {
         mappings.push(acta_ingest::formats::mapping::Mapping::from_toml(&text).unwrap());
     }
     let registry = Registry::with_mappings(mappings);
+    // Framed as `acta ingest` frames it.
+    let quoted_newlines = QuotedNewlines::for_path(path);
     let mut framer = Framer::new(
         path.display().to_string(),
         open_input(path).unwrap(),
-        FramerConfig::default(),
+        FramerConfig {
+            quoted_newlines,
+            ..FramerConfig::default()
+        },
     );
     let mut batch = RecordBatch::new();
     let mut norm = InputNormaliser::new(None);

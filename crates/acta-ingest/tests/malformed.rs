@@ -170,6 +170,7 @@ fn broken_envelope_and_concatenated_values() {
 fn oversize_line_between_good_lines_is_rejected() {
     let config = FramerConfig {
         max_record_bytes: 1024,
+        ..FramerConfig::default()
     };
     let long = "x".repeat(10 << 20);
     let input = format!("{{\"a\":1}}\n{{\"long\":\"{long}\"}}\n{{\"b\":2}}\n");
@@ -197,6 +198,7 @@ fn oversize_line_between_good_lines_is_rejected() {
 fn record_size_limit_is_exact() {
     let config = FramerConfig {
         max_record_bytes: 8,
+        ..FramerConfig::default()
     };
     let out = frame_consistently(b"12345678\n123456789\n12345678\r\n1234567\r8\r\n", config);
     assert_eq!(out.texts(), ["12345678", "12345678"]);
@@ -222,6 +224,7 @@ fn record_size_limit_is_exact() {
 fn many_rejections_are_counted() {
     let config = FramerConfig {
         max_record_bytes: 2,
+        ..FramerConfig::default()
     };
     let input = "abc\n".repeat(250) + "ok\n";
     let out = frame_with(input.as_bytes(), config);
@@ -242,6 +245,7 @@ fn huge_line_is_streamed_past() {
     };
     let config = FramerConfig {
         max_record_bytes: 1024,
+        ..FramerConfig::default()
     };
     let reader = Cursor::new(&b"{\"a\":1}\n"[..])
         .chain(io::repeat(b'a').take(size))
@@ -265,6 +269,7 @@ fn huge_envelope_element_is_streamed_past() {
     };
     let config = FramerConfig {
         max_record_bytes: 1024,
+        ..FramerConfig::default()
     };
     let reader = Cursor::new(&b"{\"Records\":[{\"a\":1},\"x"[..])
         .chain(io::repeat(b'a').take(size))

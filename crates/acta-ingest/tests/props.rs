@@ -102,7 +102,7 @@ proptest! {
         let out = frame_consistently(&input, FramerConfig::default());
         prop_assert_eq!(out.report.bytes, input.len() as u64);
         // And under a tiny size limit.
-        let out = frame_consistently(&input, FramerConfig { max_record_bytes: max });
+        let out = frame_consistently(&input, FramerConfig { max_record_bytes: max, ..FramerConfig::default() });
         prop_assert_eq!(out.report.bytes, input.len() as u64);
     }
 

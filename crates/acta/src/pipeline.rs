@@ -15,7 +15,7 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use acta_ingest::formats::{Format, InputNormaliser, Registry};
-use acta_ingest::framing::{Flag, Framer, FramerConfig, RecordBatch, open_input};
+use acta_ingest::framing::{Flag, Framer, FramerConfig, QuotedNewlines, RecordBatch, open_input};
 use acta_ledger::{Appender, Batch, SignedCheckpoint, SourceName, Ticket, now_ms};
 use anyhow::{Result, anyhow};
 use indicatif::ProgressBar;
@@ -112,6 +112,7 @@ pub fn run(sink: Sink<'_>, inputs: &[PathBuf], mut opts: Options) -> Result<Summ
     let names: Vec<String> = inputs.iter().map(|p| display_name(p)).collect();
     let config = FramerConfig {
         max_record_bytes: opts.max_record_bytes,
+        ..FramerConfig::default()
     };
     let pool = Pool::start(opts.registry.clone(), opts.threads);
     let mut stages = Stages {
@@ -127,6 +128,11 @@ pub fn run(sink: Sink<'_>, inputs: &[PathBuf], mut opts: Options) -> Result<Summ
                 summary.failures.push(e.to_string());
                 continue;
             }
+        };
+        // pgaudit statements and csvlog records may span lines inside quotes.
+        let config = FramerConfig {
+            quoted_newlines: QuotedNewlines::for_path(path),
+            ..config
         };
         let mut framer = Framer::new(name.clone(), reader, config);
         let mut input = InputNormaliser::new(opts.format);

@@ -63,7 +63,8 @@ fn dry_run_prints_one_event_per_record_in_input_order_and_stores_nothing() {
     let data = d.path().join("data");
     let inputs = [
         testdata("cloudtrail/stratus/aws.defense-evasion.cloudtrail-stop.json"),
-        testdata("pgaudit/pgaudit.out"),
+        testdata("k8s-audit/audit2rbac/demo.log"),
+        testdata("github/github-audit.ndjson"),
         testdata("cloudtrail/stratus/aws.persistence.iam-create-admin-user.json"),
     ];
     let mut args = vec!["ingest", "--dry-run", "-o", "ndjson", "--quiet"];

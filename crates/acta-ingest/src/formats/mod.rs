@@ -20,6 +20,7 @@ pub mod json;
 pub mod jsonobj;
 pub mod k8s;
 pub mod mapping;
+pub mod pgaudit;
 pub mod time;
 
 use std::fmt;
@@ -270,6 +271,7 @@ impl Registry {
             parsers: vec![
                 Box::new(cloudtrail::CloudTrail),
                 Box::new(k8s::K8sAudit),
+                Box::new(pgaudit::Pgaudit),
                 Box::new(github::GithubAudit),
                 Box::new(github::GithubWebhook),
                 Box::new(gitlab::GitlabAudit),

@@ -24,7 +24,8 @@ use super::scan::{
 };
 use super::validate::validate;
 use super::{
-    Flag, FramerConfig, FramingError, FramingReport, RecordBatch, RecordMeta, Rejected, Shape,
+    Flag, FramerConfig, FramingError, FramingReport, QuotedNewlines, RecordBatch, RecordMeta,
+    Rejected, Shape,
 };
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
@@ -71,6 +72,7 @@ impl<R: BufRead> Framer<R> {
             core: Core {
                 name: name.into(),
                 max: config.max_record_bytes,
+                quoted: config.quoted_newlines,
                 state: State::Init,
                 lines: LineState::default(),
                 line: 1,
@@ -262,6 +264,26 @@ struct LineState {
     tail: Option<&'static str>,
     /// The current line is the rest of a broken envelope line.
     this_line: Option<&'static str>,
+    /// Quoted-field state of the current record.
+    quote: Quote,
+}
+
+/// Where a line record stands with [`QuotedNewlines`]; offsets are relative
+/// to the record's start.
+#[derive(Debug, Clone, Copy, Default)]
+struct Quote {
+    /// Bytes of the record whose quotes were counted.
+    counted: usize,
+    /// An odd number of quotes so far: a quoted field is open.
+    open: bool,
+    /// Bytes of the record searched for the marker.
+    searched: usize,
+    /// The marker was found.
+    marked: bool,
+    /// The record holds a newline already.
+    joined: bool,
+    /// Joining was given up for this record (size limit).
+    off: bool,
 }
 
 impl LineState {
@@ -290,6 +312,7 @@ enum Next {
 struct Core {
     name: String,
     max: usize,
+    quoted: QuotedNewlines,
     state: State,
     lines: LineState,
     /// 1-based line of the next byte to consume.
@@ -669,7 +692,10 @@ impl Core {
     fn lines_step(&mut self, rest: &[u8], batch: &mut RecordBatch) -> usize {
         let mut ls = self.lines;
         if rest.is_empty() {
-            if let Some(open) = ls.open {
+            if let Some(mut open) = ls.open {
+                if ls.quote.joined && batch.data.len().saturating_sub(open.start) > self.max {
+                    open = self.split_joined(batch, &mut ls, open);
+                }
                 self.finish_line(batch, open, false, ls.forced_flag());
             }
             if let Some(skip) = ls.skip {
@@ -681,6 +707,7 @@ impl Core {
         }
         if ls.at_start {
             ls.at_start = false;
+            ls.quote = Quote::default();
             ls.open = Some(Open {
                 start: batch.data.len(),
                 line: self.line,
@@ -714,8 +741,18 @@ impl Core {
                     let piece = rest.get(..i).unwrap_or_default();
                     let cr = piece.last().map_or(skip.cr, |&b| b == b'\r');
                     self.reject(skip.line, skip.bytes + i as u64 - u64::from(cr));
-                } else if let Some(open) = ls.open.take() {
+                } else if let Some(mut open) = ls.open.take() {
                     let piece = rest.get(..i).unwrap_or_default();
+                    if ls.quote.joined
+                        && batch
+                            .data
+                            .len()
+                            .saturating_sub(open.start)
+                            .saturating_add(i)
+                            > self.max.saturating_add(1)
+                    {
+                        open = self.split_joined(batch, &mut ls, open);
+                    }
                     let held = batch.data.len().saturating_sub(open.start);
                     let len = held.saturating_add(i);
                     if len > self.max.saturating_add(1) {
@@ -726,6 +763,29 @@ impl Core {
                         self.reject(open.line, (len - usize::from(cr)) as u64);
                     } else {
                         batch.data.extend_from_slice(piece);
+                        let fits = batch.data.len().saturating_sub(open.start) < self.max;
+                        let joins = self.joins(batch, &mut ls, open);
+                        if joins && fits {
+                            // The newline is part of the record, which goes on.
+                            batch.data.push(b'\n');
+                            ls.quote.joined = true;
+                            ls.open = Some(open);
+                            self.report.quoted_newlines += 1;
+                            self.line += 1;
+                            self.lines = ls;
+                            return i + 1;
+                        }
+                        if ls.quote.joined {
+                            let mut end = batch.data.len();
+                            if batch.data.last() == Some(&b'\r') {
+                                end -= 1;
+                            }
+                            // Joined lines that cannot all be one record
+                            // are kept line by line.
+                            if joins || end.saturating_sub(open.start) > self.max {
+                                open = self.split_joined(batch, &mut ls, open);
+                            }
+                        }
                         self.finish_line(batch, open, true, ls.forced_flag());
                     }
                 }
@@ -738,7 +798,16 @@ impl Core {
                 if let Some(skip) = &mut ls.skip {
                     skip.bytes += rest.len() as u64;
                     skip.cr = rest.last() == Some(&b'\r');
-                } else if let Some(open) = ls.open {
+                } else if let Some(mut open) = ls.open {
+                    let len = batch
+                        .data
+                        .len()
+                        .saturating_sub(open.start)
+                        .saturating_add(rest.len());
+                    if ls.quote.joined && len > self.max.saturating_add(1) {
+                        open = self.split_joined(batch, &mut ls, open);
+                        ls.open = Some(open);
+                    }
                     let len = batch
                         .data
                         .len()
@@ -762,6 +831,73 @@ impl Core {
         };
         self.lines = ls;
         n
+    }
+
+    /// Whether the newline after the record held at `data[open.start..]`
+    /// falls inside a quoted field and so does not end it (see
+    /// [`QuotedNewlines`]). Only the bytes added since the last call are
+    /// looked at.
+    fn joins(&self, batch: &RecordBatch, ls: &mut LineState, open: Open) -> bool {
+        let marker = match self.quoted {
+            QuotedNewlines::Off => return false,
+            QuotedNewlines::Always => None,
+            QuotedNewlines::WithMarker(m) => Some(m),
+        };
+        if ls.quote.off || ls.tail.is_some() || ls.this_line.is_some() {
+            return false;
+        }
+        let held = batch.data.get(open.start..).unwrap_or_default();
+        if !ls.quote.joined && matches!(held.iter().find(|&&b| !is_line_ws(b)), Some(b'{' | b'[')) {
+            return false;
+        }
+        let q = &mut ls.quote;
+        let fresh = held.get(q.counted..).unwrap_or_default();
+        if memchr::memchr_iter(b'"', fresh).count() % 2 == 1 {
+            q.open = !q.open;
+        }
+        q.counted = held.len();
+        if !q.open {
+            return false;
+        }
+        if let Some(m) = marker
+            && !q.marked
+        {
+            // Resume a little before where the last search ended, in case
+            // the marker straddles it.
+            let from = q.searched.saturating_sub(m.len().saturating_sub(1));
+            q.marked = memchr::memmem::find(held.get(from..).unwrap_or_default(), m).is_some();
+            q.searched = held.len();
+            if !q.marked {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// A record joined across quoted newlines grew over the size limit: its
+    /// complete lines become records of their own and the current line goes
+    /// on alone, as in plain line mode. Returns the current line's start.
+    fn split_joined(&mut self, batch: &mut RecordBatch, ls: &mut LineState, open: Open) -> Open {
+        self.report.quoted_splits += 1;
+        let Open {
+            mut start,
+            mut line,
+        } = open;
+        while let Some(i) = batch.data.get(start..).and_then(|held| memchr(b'\n', held)) {
+            let mut end = start + i;
+            if end > start && batch.data.get(end - 1) == Some(&b'\r') {
+                end -= 1;
+            }
+            self.finish_held(batch, start, end, line, ls.forced_flag());
+            self.report.quoted_newlines = self.report.quoted_newlines.saturating_sub(1);
+            start += i + 1;
+            line += 1;
+        }
+        ls.quote = Quote {
+            off: true,
+            ..Quote::default()
+        };
+        Open { start, line }
     }
 
     /// Completes the line record `data[open.start..]`. `newline`: the line

@@ -22,6 +22,9 @@
 //!   lines, or several values on the first line) it is a sequence of
 //!   **concatenated values**, each a record.
 //! - anything else: **lines**, one record per line (text logs included).
+//!   Optionally ([`QuotedNewlines`]), a newline inside a double-quoted
+//!   field does not end the record, for CSV and for text logs that embed
+//!   multi-line CSV records (pgaudit).
 //!
 //! Deciding on "first line is one complete value" needs no look-ahead buffer:
 //! the first value is scanned as a record either way, and the verdict only
@@ -74,12 +77,15 @@ use std::path::PathBuf;
 pub use framer::Framer;
 pub use input::open_input;
 
-/// Reading limits.
+/// Reading limits and options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FramerConfig {
     /// Largest record kept; larger ones are skipped and reported as
     /// [`Rejected`].
     pub max_record_bytes: usize,
+    /// In line mode, whether a newline inside a double-quoted field ends
+    /// the record (see [`QuotedNewlines`]).
+    pub quoted_newlines: QuotedNewlines,
 }
 
 impl FramerConfig {
@@ -92,6 +98,57 @@ impl Default for FramerConfig {
     fn default() -> Self {
         Self {
             max_record_bytes: Self::DEFAULT_MAX_RECORD_BYTES,
+            quoted_newlines: QuotedNewlines::Off,
+        }
+    }
+}
+
+/// Line records whose fields may hold newlines: CSV, and text logs that
+/// embed a CSV record (pgaudit's `AUDIT:` lines).
+///
+/// When enabled, a line record goes on past a newline while a double-quoted
+/// field is open. Quotes are counted from the start of the record (a doubled
+/// `""` inside a field counts twice, so it never changes the state); a
+/// record starting with `{` or `[` (NDJSON, where `\"` escapes would be
+/// miscounted) always ends at its newline. The joined record keeps every
+/// byte, embedded newlines included.
+///
+/// Damage stays local: a stray quote joins lines only until the next quote
+/// closes it, and a joined record that would exceed
+/// [`FramerConfig::max_record_bytes`] is not joined after all: its lines
+/// become records of their own (counted in
+/// [`FramingReport::quoted_splits`]), so nothing is rejected that plain line
+/// mode would have kept. An open quote at the end of input ends the record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum QuotedNewlines {
+    /// Every newline ends a line record.
+    #[default]
+    Off,
+    /// In every record: for CSV files (PostgreSQL csvlog).
+    Always,
+    /// Only in records that contain this marker before the newline, so that
+    /// unrelated lines with unbalanced quotes are never joined.
+    WithMarker(&'static [u8]),
+}
+
+impl QuotedNewlines {
+    /// pgaudit records in PostgreSQL stderr logs and psql output: a
+    /// statement spanning lines is one quoted field after `AUDIT: `.
+    pub const PGAUDIT: QuotedNewlines = QuotedNewlines::WithMarker(b"AUDIT: ");
+
+    /// The mode `acta ingest` uses for an input: [`QuotedNewlines::Always`] for CSV files
+    /// (`.csv`, `.csv.gz`: PostgreSQL csvlog), [`QuotedNewlines::PGAUDIT`] for everything else
+    /// (it only ever joins lines after an `AUDIT: ` marker with an open quote, and never JSON
+    /// lines).
+    pub fn for_path(path: &std::path::Path) -> QuotedNewlines {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        if name.ends_with(".csv") || name.ends_with(".csv.gz") {
+            QuotedNewlines::Always
+        } else {
+            QuotedNewlines::PGAUDIT
         }
     }
 }
@@ -235,6 +292,12 @@ pub struct FramingReport {
     pub broken_envelope_lines: u64,
     /// The input holds no content: no bytes, or only whitespace.
     pub empty: bool,
+    /// Newlines inside quoted fields that did not end a record (see
+    /// [`QuotedNewlines`]).
+    pub quoted_newlines: u64,
+    /// Records with quoted newlines kept line by line instead, because joined
+    /// they would exceed the size limit.
+    pub quoted_splits: u64,
 }
 
 impl FramingReport {

@@ -56,7 +56,10 @@ pub fn parse(events: u64, seconds: f64, inputs: &[PathBuf]) -> Result<ExitCode> 
         let mut framer = Framer::new(
             path.display().to_string(),
             open_input(path)?,
-            FramerConfig::default(),
+            FramerConfig {
+                quoted_newlines: acta_ingest::framing::QuotedNewlines::for_path(path),
+                ..FramerConfig::default()
+            },
         );
         let mut batch = RecordBatch::new();
         let mut records = Vec::new();
