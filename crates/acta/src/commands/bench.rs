@@ -74,7 +74,7 @@ pub fn parse(events: u64, seconds: f64, inputs: &[PathBuf]) -> Result<ExitCode> 
         groups.push((path.display().to_string(), records));
     }
     println!(
-        "acta bench parse: parse + normalise + serialise to JSON (without raw_data, as the event store keeps it), one thread"
+        "acta bench parse: parse + normalise, and + serialise to JSON (without raw_data, as the event store keeps it), one thread"
     );
     for (name, records) in &groups {
         if records.is_empty() {
@@ -84,37 +84,48 @@ pub fn parse(events: u64, seconds: f64, inputs: &[PathBuf]) -> Result<ExitCode> 
         let choice = input.prepare(&registry, records.iter().map(Vec::as_slice));
         let bytes: usize = records.iter().map(Vec::len).sum();
         let mut out = Vec::with_capacity(1 << 20);
-        let mut done = 0u64;
+        // Two passes: parse + normalise into the event model; then the same plus serialising each
+        // event to JSON, as the event store does.
+        let mut rates = [0f64; 2];
         let mut recognised = 0u64;
-        let started = Instant::now();
-        while started.elapsed().as_secs_f64() < seconds {
-            for r in records {
-                let n = registry.normalise_lean(
-                    &Record {
-                        bytes: r,
-                        received_at_ms: 0,
-                    },
-                    choice,
-                );
-                if let Some(e) = n.event {
-                    out.clear();
-                    e.write_json(&mut out)?;
+        let mut total = 0u64;
+        let mut passes = 0u64;
+        for (pass, rate) in rates.iter_mut().enumerate() {
+            let mut done = 0u64;
+            let started = Instant::now();
+            while started.elapsed().as_secs_f64() < seconds / 2.0 {
+                for r in records {
+                    let n = registry.normalise_lean(
+                        &Record {
+                            bytes: r,
+                            received_at_ms: 0,
+                        },
+                        choice,
+                    );
+                    if pass == 1
+                        && let Some(e) = &n.event
+                    {
+                        out.clear();
+                        e.write_json(&mut out)?;
+                    }
+                    recognised += u64::from(n.format.is_some());
+                    total += 1;
+                    done += 1;
                 }
-                recognised += u64::from(n.format.is_some());
-                done += 1;
             }
+            *rate = done as f64 / started.elapsed().as_secs_f64();
+            passes = passes.max(done / records.len() as u64);
         }
-        let secs = started.elapsed().as_secs_f64();
-        let passes = done / records.len() as u64;
         println!(
-            "  {:<70} {:>12} events/s  {:>10}/s  ({} records × {passes}, {} mean, format {}, {:.0}% recognised)",
+            "  {:<58} {:>9} events/s ({}/s), {:>9} events/s with JSON out  ({} records × {passes}, {} mean, format {}, {:.0}% recognised)",
             name,
-            units::count((done as f64 / secs) as u64),
-            units::bytes((bytes as f64 * passes as f64 / secs) as u64),
+            units::count(rates[0] as u64),
+            units::bytes((rates[0] * bytes as f64 / records.len() as f64) as u64),
+            units::count(rates[1] as u64),
             records.len(),
             units::bytes((bytes / records.len()) as u64),
             input.format().map_or("none", |f| f.name()),
-            100.0 * recognised as f64 / done.max(1) as f64,
+            100.0 * recognised as f64 / total.max(1) as f64,
         );
     }
     Ok(ExitCode::SUCCESS)
