@@ -15,6 +15,7 @@
 
 pub mod cloudtrail;
 pub mod json;
+pub mod linux;
 pub mod time;
 
 use std::fmt;
@@ -260,7 +261,11 @@ impl Registry {
     /// which takes any JSON object, is only used when forced or configured).
     pub fn standard() -> Registry {
         Registry {
-            parsers: vec![Box::new(cloudtrail::CloudTrail)],
+            parsers: vec![
+                Box::new(cloudtrail::CloudTrail),
+                Box::new(linux::Journald),
+                Box::new(linux::Syslog),
+            ],
         }
     }
 
