@@ -19,6 +19,7 @@ pub mod gitlab;
 pub mod json;
 pub mod jsonobj;
 pub mod k8s;
+pub mod linux;
 pub mod mapping;
 pub mod pgaudit;
 pub mod time;
@@ -271,7 +272,10 @@ impl Registry {
             parsers: vec![
                 Box::new(cloudtrail::CloudTrail),
                 Box::new(k8s::K8sAudit),
+                Box::new(linux::Journald),
+                // Before syslog: pgaudit lines forwarded through syslog carry both headers.
                 Box::new(pgaudit::Pgaudit),
+                Box::new(linux::Syslog),
                 Box::new(github::GithubAudit),
                 Box::new(github::GithubWebhook),
                 Box::new(gitlab::GitlabAudit),
