@@ -375,3 +375,26 @@ fn fnv(data: &[u8]) -> u64 {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
 }
+
+/// A format added to `Format::ALL` gets its fuzz target: `fuzz/fuzz_targets/parse_<name>.rs`,
+/// declared in `fuzz/Cargo.toml`, fuzzing that format.
+#[test]
+fn every_format_has_a_fuzz_target() {
+    let fuzz = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz");
+    let manifest = fs::read_to_string(fuzz.join("Cargo.toml")).unwrap();
+    for f in Format::ALL {
+        let target = format!("parse_{}", f.name().replace('-', "_"));
+        let path = fuzz.join(format!("fuzz_targets/{target}.rs"));
+        let source = fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (copy another parse_* target)", path.display()));
+        assert!(
+            source.contains(&format!("parse_as(\"{}\", data)", f.name())),
+            "{} does not fuzz {f}",
+            path.display()
+        );
+        assert!(
+            manifest.contains(&format!("name = \"{target}\"")),
+            "fuzz/Cargo.toml does not declare {target}"
+        );
+    }
+}
