@@ -969,12 +969,7 @@ fn audit_event(entry: &Entry<'_>, a: &Audit<'_>, raw: &str, record: &Record<'_>)
 }
 
 fn audit_message(e: &Event, command: &str, object: &str) -> String {
-    let who = e
-        .actor
-        .user
-        .as_ref()
-        .and_then(|u| u.name.as_deref())
-        .unwrap_or("someone");
+    let who = e.who();
     let mut m = format!("{who} ran {command}");
     if !object.is_empty() {
         m.push_str(" on ");
@@ -1090,6 +1085,24 @@ fn unquote_ident(s: &str) -> String {
     }
 }
 
+/// The index of the quote closing the one at `open` (SQL doubling `""`/`''` escapes it), or
+/// `b.len()` when the text ends first.
+fn closing_quote(b: &[u8], open: usize) -> usize {
+    let q = b.get(open).copied().unwrap_or(b'"');
+    let mut j = open + 1;
+    while let Some(&d) = b.get(j) {
+        if d == q {
+            if b.get(j + 1) == Some(&q) {
+                j += 2;
+                continue;
+            }
+            return j;
+        }
+        j += 1;
+    }
+    j
+}
+
 /// SQL words, double-quoted identifiers and single punctuation, enough to find role and object
 /// names in role statements. String literals and comments are skipped.
 fn sql_tokens(s: &str) -> Vec<&str> {
@@ -1102,34 +1115,11 @@ fn sql_tokens(s: &str) -> Vec<&str> {
         }
         match c {
             b'"' => {
-                let mut j = i + 1;
-                while let Some(&d) = b.get(j) {
-                    if d == b'"' {
-                        if b.get(j + 1) == Some(&b'"') {
-                            j += 2;
-                            continue;
-                        }
-                        break;
-                    }
-                    j += 1;
-                }
+                let j = closing_quote(b, i);
                 out.push(s.get(i..(j + 1).min(b.len())).unwrap_or_default());
                 i = j + 1;
             }
-            b'\'' => {
-                let mut j = i + 1;
-                while let Some(&d) = b.get(j) {
-                    if d == b'\'' {
-                        if b.get(j + 1) == Some(&b'\'') {
-                            j += 2;
-                            continue;
-                        }
-                        break;
-                    }
-                    j += 1;
-                }
-                i = j + 1;
-            }
+            b'\'' => i = closing_quote(b, i) + 1,
             b'-' if b.get(i + 1) == Some(&b'-') => {
                 i = memchr::memchr(b'\n', b.get(i..).unwrap_or_default())
                     .map_or(b.len(), |k| i + k);
@@ -1418,12 +1408,7 @@ fn denied_event(entry: &Entry<'_>, what: &str, raw: &str, record: &Record<'_>) -
             query_string: Some(q),
         });
     }
-    let who = e
-        .actor
-        .user
-        .as_ref()
-        .and_then(|u| u.name.as_deref())
-        .unwrap_or("someone");
+    let who = e.who();
     e.message = Some(format!(
         "{who} was denied access: permission denied for {what}"
     ));
