@@ -292,6 +292,15 @@ impl Event {
         self.actor.user.get_or_insert_with(User::default)
     }
 
+    /// The actor's name for messages: `actor.user.name`, or `someone` when unknown.
+    pub fn who(&self) -> &str {
+        self.actor
+            .user
+            .as_ref()
+            .and_then(|u| u.name.as_deref())
+            .unwrap_or("someone")
+    }
+
     /// Mutable access to the API object, created on first use.
     pub fn api_mut(&mut self) -> &mut Api {
         self.api.get_or_insert_with(Api::default)

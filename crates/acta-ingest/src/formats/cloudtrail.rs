@@ -617,12 +617,7 @@ fn short_name(arn: &str) -> String {
 }
 
 fn message(e: &Event) -> String {
-    let who = e
-        .actor
-        .user
-        .as_ref()
-        .and_then(|u| u.name.as_deref())
-        .unwrap_or("someone");
+    let who = e.who();
     let op = e
         .api
         .as_ref()

@@ -363,14 +363,6 @@ fn ref_resource(r: &str, ref_type: Option<&str>) -> Resource {
     Resource::named(kind, name)
 }
 
-fn who(e: &Event) -> &str {
-    e.actor
-        .user
-        .as_ref()
-        .and_then(|u| u.name.as_deref())
-        .unwrap_or("someone")
-}
-
 fn on_what(e: &Event) -> String {
     e.resources
         .first()
@@ -836,7 +828,7 @@ fn map_audit(o: &Obj<'_>, raw: &str, record: &Record<'_>) -> Res<Event> {
         .str("conclusion")?
         .map(|c| format!(" (workflow concluded {c})"))
         .unwrap_or_default();
-    e.message = Some(format!("{}: {action}{}{conclusion}", who(&e), on_what(&e)));
+    e.message = Some(format!("{}: {action}{}{conclusion}", e.who(), on_what(&e)));
     Ok(e)
 }
 
@@ -1268,7 +1260,7 @@ fn map_webhook(o: &Obj<'_>, raw: &str, record: &Record<'_>) -> Res<Event> {
         );
     }
     e.metadata.product = Some(product());
-    e.message = Some(format!("{}: {operation}{}", who(&e), on_what(&e)));
+    e.message = Some(format!("{}: {operation}{}", e.who(), on_what(&e)));
     Ok(e)
 }
 

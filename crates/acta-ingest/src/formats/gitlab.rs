@@ -357,12 +357,7 @@ fn map_audit(o: &Obj<'_>, raw: &str, record: &Record<'_>) -> Res<Event> {
     if kind.failed {
         e.status_detail = custom.as_deref().map(str::to_owned);
     }
-    let who = e
-        .actor
-        .user
-        .as_ref()
-        .and_then(|u| u.name.as_deref())
-        .unwrap_or("someone");
+    let who = e.who();
     let on = entity_path
         .as_deref()
         .map(|p| format!(" on {p}"))
@@ -498,12 +493,7 @@ fn map_request(o: &Obj<'_>, raw: &str, record: &Record<'_>) -> Res<Event> {
     e.metadata.event_code = Some("request".into());
     e.metadata.product = Some(product());
     keep(&mut e, o, REQUEST_KEEP);
-    let who = e
-        .actor
-        .user
-        .as_ref()
-        .and_then(|u| u.name.as_deref())
-        .unwrap_or("someone");
+    let who = e.who();
     let what = operation.unwrap_or_else(|| "request".into());
     e.message = Some(match &status {
         Some(s) => format!("{who}: {what} → {s}"),

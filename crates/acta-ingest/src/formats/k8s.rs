@@ -706,12 +706,7 @@ fn map(raw: &Raw<'_>, raw_text: &str, record: &Record<'_>, wrapper: Option<Wrapp
 }
 
 fn message(e: &Event, verb: &str) -> String {
-    let who = e
-        .actor
-        .user
-        .as_ref()
-        .and_then(|u| u.name.as_deref())
-        .unwrap_or("someone");
+    let who = e.who();
     let mut s = who.to_owned();
     if let Some(as_user) = e.user.as_ref().and_then(|u| u.name.as_deref()) {
         s.push_str(" (as ");
