@@ -7,6 +7,7 @@
 //! (`scripts/fuzz` runs it), so nothing of `testdata/` is copied into the repository.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
+mod common;
 #[allow(dead_code)]
 #[path = "../../../fuzz/src/lib.rs"]
 mod fuzz_props;
@@ -18,32 +19,10 @@ use std::sync::OnceLock;
 
 use acta_ingest::formats::{Choice, Format, InputNormaliser, Record};
 use acta_ingest::framing::{Framer, FramerConfig, RecordBatch, open_input};
+use common::{sample_files, testdata};
 use fuzz_props::{RECEIVED_AT, check_record, check_record_all, frame, registry};
 use proptest::prelude::*;
 use serde_json::{Value, json};
-
-fn testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
-}
-
-/// Sample files, as the golden test finds them.
-fn sample_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        let name = p.file_name().unwrap().to_str().unwrap().to_owned();
-        if p.is_dir() {
-            if name != "expected" && name != "mappings" {
-                sample_files(&p, out);
-            }
-        } else if name != "LICENSE" && !name.ends_with(".md") && !name.ends_with(".toml") {
-            out.push(p);
-        }
-    }
-}
 
 /// One sample file: its decompressed bytes and its records (wrappers split), as acta frames them.
 struct Sample {
@@ -56,8 +35,7 @@ struct Sample {
 fn samples() -> &'static [Sample] {
     static SAMPLES: OnceLock<Vec<Sample>> = OnceLock::new();
     SAMPLES.get_or_init(|| {
-        let mut files = Vec::new();
-        sample_files(&testdata(), &mut files);
+        let files = sample_files(&testdata());
         assert!(files.len() > 50, "samples missing under testdata/");
         files.into_iter().map(|p| read_sample(&p)).collect()
     })

@@ -7,37 +7,18 @@
 //! then review the diff.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
+mod common;
+
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use acta_ingest::formats::{InputNormaliser, Record, Registry};
 use acta_ingest::framing::{Framer, FramerConfig, QuotedNewlines, RecordBatch, open_input};
+use common::{sample_files, testdata};
 use serde_json::{Value, json};
 
 /// 2026-01-01T00:00:00Z: the "time of receipt" of every golden record.
 const RECEIVED_AT: i64 = 1_767_225_600_000;
-
-fn testdata() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
-}
-
-fn samples(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        let name = p.file_name().unwrap().to_str().unwrap().to_owned();
-        if p.is_dir() {
-            if name != "expected" && name != "mappings" {
-                samples(&p, out);
-            }
-        } else if name != "LICENSE" && !name.ends_with(".md") && !name.ends_with(".toml") {
-            out.push(p);
-        }
-    }
-}
 
 /// The golden lines of one sample file.
 pub fn normalise_file(path: &Path) -> Vec<String> {
@@ -106,8 +87,7 @@ pub fn normalise_file(path: &Path) -> Vec<String> {
 #[test]
 fn every_sample_matches_its_reviewed_normalisation() {
     let root = testdata();
-    let mut files = Vec::new();
-    samples(&root, &mut files);
+    let files = sample_files(&root);
     assert!(files.len() > 50, "samples missing under {}", root.display());
     let bless = std::env::var_os("ACTA_BLESS").is_some();
     let mut failures = Vec::new();

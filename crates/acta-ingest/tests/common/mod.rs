@@ -1,8 +1,8 @@
-//! Helpers shared by the framing tests.
+//! Helpers shared by the framing and format tests.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader, Cursor};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use acta_ingest::framing::{Flag, Framer, FramerConfig, FramingError, FramingReport, RecordBatch};
 
@@ -171,4 +171,34 @@ pub fn stratus_files() -> Vec<PathBuf> {
     files.sort();
     assert!(!files.is_empty());
     files
+}
+
+/// The project's `testdata/` directory.
+pub fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
+}
+
+/// Every sample file under `dir`, sorted: everything but licences, docs, mappings and the
+/// golden expectations.
+pub fn sample_files(dir: &Path) -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            let name = p.file_name().unwrap().to_str().unwrap().to_owned();
+            if p.is_dir() {
+                if name != "expected" && name != "mappings" {
+                    walk(&p, out);
+                }
+            } else if name != "LICENSE" && !name.ends_with(".md") && !name.ends_with(".toml") {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, &mut out);
+    out
 }
