@@ -8,7 +8,7 @@
 //! `next` on are normalised again from the ledger.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Seek as _, Write};
 use std::path::{Path, PathBuf};
 
 use acta_ingest::formats::{Choice, Format, Record, Registry};
@@ -52,7 +52,6 @@ impl EventStore {
         file.set_len(bytes)
             .with_context(|| format!("cannot cut `{}` back", path.display()))?;
         let mut file = BufWriter::with_capacity(1 << 20, file);
-        use std::io::Seek as _;
         file.seek(std::io::SeekFrom::Start(bytes))?;
         Ok(EventStore {
             dir,
