@@ -80,6 +80,7 @@ fn a_joined_record_over_the_limit_is_kept_line_by_line() {
     let small = FramerConfig {
         max_record_bytes: 16,
         quoted_newlines: QuotedNewlines::PGAUDIT,
+        ..FramerConfig::default()
     };
     let out = frame_consistently(input, small);
     assert_eq!(
@@ -134,7 +135,7 @@ proptest! {
         for q in [QuotedNewlines::Always, QuotedNewlines::PGAUDIT] {
             let out = frame_consistently(&input, config(q));
             prop_assert_eq!(out.report.bytes, input.len() as u64);
-            let out = frame_consistently(&input, FramerConfig { max_record_bytes: max, quoted_newlines: q });
+            let out = frame_consistently(&input, FramerConfig { max_record_bytes: max, quoted_newlines: q, ..FramerConfig::default() });
             prop_assert_eq!(out.report.bytes, input.len() as u64);
         }
     }

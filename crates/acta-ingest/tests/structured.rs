@@ -285,3 +285,32 @@ fn deep_nesting_in_an_array_is_flagged_not_crashed() {
     let input = format!("[{}{}]", "[".repeat(126), "]".repeat(126));
     assert_eq!(frame(input.as_bytes()).records[0].flag, Flag::Json);
 }
+
+/// With validation off, records are cut exactly as with it on; intact records are `Unchecked`
+/// instead of `Json`/`NotJson`, and damage is still flagged.
+#[test]
+fn unchecked_records_are_cut_the_same_and_damage_is_still_flagged() {
+    let inputs: [&[u8]; 3] = [
+        b"{\"a\":1}\nnot json\n[1e400]\n{\"b\":\"\\ud800\"}\n",
+        b"[{\"a\":1},{\"b\":2},{\"c\":",
+        b"{\"Records\":[{\"a\":1},{\"b\":[2]}]}",
+    ];
+    for input in inputs {
+        let checked = frame_consistently(input, FramerConfig::default());
+        let unchecked = frame_consistently(
+            input,
+            FramerConfig {
+                check_json: false,
+                ..FramerConfig::default()
+            },
+        );
+        assert_eq!(checked.texts(), unchecked.texts());
+        for (c, u) in checked.flags().into_iter().zip(unchecked.flags()) {
+            match c {
+                Flag::Json | Flag::NotJson(_) => assert_eq!(u, Flag::Unchecked),
+                damage => assert_eq!(u, damage),
+            }
+        }
+        assert!(unchecked.report.flagged <= checked.report.flagged);
+    }
+}

@@ -23,6 +23,10 @@ use indicatif::ProgressBar;
 use crate::events::EventStore;
 use crate::normalise::{Done, Job, Pool};
 
+/// Batches handed to the ledger and not yet acknowledged, by default: enough that framing and
+/// normalising go on while the ledger syncs earlier batches.
+pub const IN_FLIGHT: usize = 8;
+
 /// How to ingest.
 pub struct Options {
     /// Source name for every entry; by default each input's detected format name.
@@ -112,6 +116,9 @@ pub fn run(sink: Sink<'_>, inputs: &[PathBuf], mut opts: Options) -> Result<Summ
     let names: Vec<String> = inputs.iter().map(|p| display_name(p)).collect();
     let config = FramerConfig {
         max_record_bytes: opts.max_record_bytes,
+        // The parsers read every record and judge it; validating here as well would cost the
+        // framing thread a second JSON parse per record.
+        check_json: false,
         ..FramerConfig::default()
     };
     let pool = Pool::start(opts.registry.clone(), opts.threads);
@@ -194,8 +201,9 @@ pub fn run(sink: Sink<'_>, inputs: &[PathBuf], mut opts: Options) -> Result<Summ
                     bytes,
                 });
                 ordinal += count;
-                // Enough batches queued to keep every worker busy: move the oldest on.
-                while stages.normalising.len() > opts.threads + 1 {
+                // Enough batches queued that every worker stays busy while this thread waits on
+                // the ledger: move the oldest on.
+                while stages.normalising.len() > 2 * opts.threads + 2 {
                     stages.advance(&names, &mut summary, &mut opts)?;
                 }
             }
@@ -353,7 +361,7 @@ fn merge(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
 /// whether they were understood is the parsers' verdict, counted separately.
 fn framing_flag(flag: Flag) -> Option<String> {
     match flag {
-        Flag::Json | Flag::NotJson(_) => None,
+        Flag::Json | Flag::NotJson(_) | Flag::Unchecked => None,
         Flag::Malformed(r) => Some(format!("malformed input ({r})")),
         Flag::Truncated => Some("truncated by an input error".into()),
     }

@@ -18,6 +18,7 @@ use acta_event::{
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::jsonobj::Text;
 use super::time::parse_rfc3339;
 use super::{Format, Parsed, Parser, Probe, Record, Rejection, json};
 
@@ -25,7 +26,7 @@ use super::{Format, Parsed, Parser, Probe, Record, Rejection, json};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CloudTrail;
 
-type Str<'a> = Option<Cow<'a, str>>;
+type Str<'a> = Option<Text<'a>>;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -212,7 +213,7 @@ impl Parser for CloudTrail {
     }
 
     fn parse(&self, record: &Record<'_>) -> Result<Parsed, Rejection> {
-        let raw: Raw<'_> = match serde_json::from_slice(record.bytes) {
+        let raw: Raw<'_> = match json::from_record(record.bytes) {
             Ok(r) => r,
             Err(e) => {
                 // Only a record that is CloudTrail by its keys is invalid; anything else is

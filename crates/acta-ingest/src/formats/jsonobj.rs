@@ -29,8 +29,24 @@ impl Borrow<str> for Key<'_> {
 }
 
 /// A string value, borrowed from the record when it has no escapes.
-#[derive(Deserialize)]
-struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+///
+/// Typed records use `Option<Text>` rather than `Option<Cow<str>>`: serde borrows a `Cow` only
+/// when it is the field's own type, and would copy every string inside an `Option` or a `Vec`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Text<'a>(#[serde(borrow)] pub Cow<'a, str>);
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for Text<'_> {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
 
 /// The JSON type of a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

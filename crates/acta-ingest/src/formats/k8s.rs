@@ -25,6 +25,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use super::jsonobj::Text;
 use super::time::parse_rfc3339;
 use super::{Format, Parsed, Parser, Probe, Record, Rejection, json};
 
@@ -32,7 +33,7 @@ use super::{Format, Parsed, Parser, Probe, Record, Rejection, json};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct K8sAudit;
 
-type Str<'a> = Option<Cow<'a, str>>;
+type Str<'a> = Option<Text<'a>>;
 
 /// An audit `Event`, and the wrapper fields of the shapes that carry one.
 #[derive(Deserialize)]
@@ -57,7 +58,7 @@ struct Raw<'a> {
     #[serde(borrow)]
     impersonated_user: Option<UserInfo<'a>>,
     #[serde(rename = "sourceIPs", borrow)]
-    source_ips: Option<Vec<Cow<'a, str>>>,
+    source_ips: Option<Vec<Text<'a>>>,
     #[serde(borrow)]
     user_agent: Str<'a>,
     #[serde(borrow)]
@@ -74,7 +75,7 @@ struct Raw<'a> {
     #[serde(borrow)]
     metadata: Option<ObjectMeta<'a>>,
     #[serde(borrow)]
-    annotations: Option<BTreeMap<Cow<'a, str>, Cow<'a, str>>>,
+    annotations: Option<BTreeMap<Text<'a>, Text<'a>>>,
     /// `EventList`.
     #[serde(borrow)]
     items: Option<&'a RawValue>,
@@ -99,9 +100,9 @@ struct UserInfo<'a> {
     #[serde(borrow)]
     uid: Str<'a>,
     #[serde(borrow)]
-    groups: Option<Vec<Cow<'a, str>>>,
+    groups: Option<Vec<Text<'a>>>,
     #[serde(borrow)]
-    extra: Option<BTreeMap<Cow<'a, str>, Vec<Cow<'a, str>>>>,
+    extra: Option<BTreeMap<Text<'a>, Vec<Text<'a>>>>,
 }
 
 #[derive(Deserialize)]
@@ -221,7 +222,7 @@ impl Parser for K8sAudit {
     }
 
     fn parse(&self, record: &Record<'_>) -> Result<Parsed, Rejection> {
-        let raw: Raw<'_> = match serde_json::from_slice(record.bytes) {
+        let raw: Raw<'_> = match json::from_record(record.bytes) {
             Ok(r) => r,
             Err(e) => return Err(self.unusable(record.bytes, &e)),
         };
@@ -279,7 +280,7 @@ impl Parser for K8sAudit {
     fn split(&self, bytes: &[u8]) -> Option<Vec<Range<usize>>> {
         // Cheap refusal for the records of every other format.
         memchr::memmem::find(bytes, b"EventList")?;
-        let list: List<'_> = serde_json::from_slice(bytes).ok()?;
+        let list: List<'_> = json::from_record(bytes).ok()?;
         if list.kind.as_deref() != Some("EventList")
             || list
                 .api_version
@@ -334,7 +335,7 @@ struct Head<'a> {
 /// Whether a record serde could not read as an event is one by its identifying keys (the rule
 /// of [`Raw::is_event`]).
 fn head_is_event(bytes: &[u8]) -> bool {
-    let Ok(h) = serde_json::from_slice::<Head<'_>>(bytes) else {
+    let Ok(h) = json::from_record::<Head<'_>>(bytes) else {
         return false;
     };
     let text =
@@ -612,7 +613,7 @@ fn map(raw: &Raw<'_>, raw_text: &str, record: &Record<'_>, wrapper: Option<Wrapp
                 .map(|(k, v)| {
                     (
                         k.to_string(),
-                        Value::Array(v.iter().map(|s| Value::from(s.as_ref())).collect()),
+                        Value::Array(v.iter().map(|s| Value::from(&**s)).collect()),
                     )
                 })
                 .collect();
@@ -669,7 +670,7 @@ fn map(raw: &Raw<'_>, raw_text: &str, record: &Record<'_>, wrapper: Option<Wrapp
     {
         let m: Map<String, Value> = a
             .iter()
-            .map(|(k, v)| (k.to_string(), Value::from(v.as_ref())))
+            .map(|(k, v)| (k.to_string(), Value::from(&**v)))
             .collect();
         e.unmap("annotations", m);
     }

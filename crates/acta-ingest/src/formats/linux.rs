@@ -409,7 +409,7 @@ impl Parser for Journald {
     }
 
     fn parse(&self, record: &Record<'_>) -> Result<Parsed, Rejection> {
-        let entry: Entry<'_> = match serde_json::from_slice(record.bytes) {
+        let entry: Entry<'_> = match json::from_record(record.bytes) {
             Ok(e) => e,
             Err(e) => {
                 return if self.sniff(&mut Probe::new(record.bytes)) {

@@ -433,7 +433,7 @@ impl Parser for JsonMapped {
     }
 
     fn parse(&self, record: &Record<'_>) -> Result<Parsed, Rejection> {
-        let v: Value = match serde_json::from_slice(record.bytes) {
+        let v: Value = match super::json::from_record(record.bytes) {
             Ok(v @ Value::Object(_)) => v,
             Ok(_) => return Err(Rejection::NotMine),
             Err(_) => return Err(Rejection::NotMine),

@@ -73,6 +73,7 @@ impl<R: BufRead> Framer<R> {
                 name: name.into(),
                 max: config.max_record_bytes,
                 quoted: config.quoted_newlines,
+                check_json: config.check_json,
                 state: State::Init,
                 lines: LineState::default(),
                 line: 1,
@@ -321,6 +322,8 @@ struct Core {
     report: FramingReport,
     /// Reused to read serde_json error messages.
     scratch: String,
+    /// [`FramerConfig::check_json`].
+    check_json: bool,
     /// Bytes of a leading UTF-8 byte order mark matched so far; `None` once
     /// decided.
     bom: Option<usize>,
@@ -945,7 +948,7 @@ impl Core {
             self.report.blank_lines += 1;
             return false;
         }
-        let flag = flag.unwrap_or_else(|| validate(bytes, &mut self.scratch));
+        let flag = flag.unwrap_or_else(|| self.check(bytes));
         self.emit(batch, start, end, line, flag);
         true
     }
@@ -1334,8 +1337,16 @@ impl Core {
     fn emit_validated(&mut self, batch: &mut RecordBatch, open: Open) {
         let end = batch.data.len();
         let bytes = batch.data.get(open.start..end).unwrap_or_default();
-        let flag = validate(bytes, &mut self.scratch);
+        let flag = self.check(bytes);
         self.emit(batch, open.start, end, open.line, flag);
+    }
+
+    fn check(&mut self, bytes: &[u8]) -> Flag {
+        if self.check_json {
+            validate(bytes, &mut self.scratch)
+        } else {
+            Flag::Unchecked
+        }
     }
 
     fn emit(&mut self, batch: &mut RecordBatch, start: usize, end: usize, line: u64, flag: Flag) {
@@ -1348,7 +1359,7 @@ impl Core {
         self.ordinal += 1;
         self.report.records += 1;
         self.report.record_bytes += end.saturating_sub(start) as u64;
-        if flag != Flag::Json {
+        if flag.reason().is_some() {
             self.report.flagged += 1;
         }
     }

@@ -45,7 +45,9 @@
 //! reader's buffer whatever the input size or nesting. Each record is then
 //! validated on its own by serde_json, only to set its [`Flag`]: a record that
 //! is not valid JSON is still a record, because dropping it would hide
-//! exactly the input acta is meant to account for.
+//! exactly the input acta is meant to account for. A caller whose next step
+//! parses every record anyway (acta's ingest pipeline) turns validation off
+//! with [`FramerConfig::check_json`] and gets [`Flag::Unchecked`] instead.
 //!
 //! # Nothing is dropped silently
 //!
@@ -86,6 +88,10 @@ pub struct FramerConfig {
     /// In line mode, whether a newline inside a double-quoted field ends
     /// the record (see [`QuotedNewlines`]).
     pub quoted_newlines: QuotedNewlines,
+    /// Whether each record is validated as JSON to set its [`Flag`]. When
+    /// off, records framing found intact are flagged [`Flag::Unchecked`] and
+    /// cost nothing beyond being cut.
+    pub check_json: bool,
 }
 
 impl FramerConfig {
@@ -99,6 +105,7 @@ impl Default for FramerConfig {
         Self {
             max_record_bytes: Self::DEFAULT_MAX_RECORD_BYTES,
             quoted_newlines: QuotedNewlines::Off,
+            check_json: true,
         }
     }
 }
@@ -178,13 +185,15 @@ pub enum Flag {
     Malformed(&'static str),
     /// Cut short by an I/O error.
     Truncated,
+    /// Cut intact, content not checked ([`FramerConfig::check_json`] off).
+    Unchecked,
 }
 
 impl Flag {
     /// Why the record is not plain JSON, if it is not.
     pub fn reason(&self) -> Option<&'static str> {
         match self {
-            Flag::Json => None,
+            Flag::Json | Flag::Unchecked => None,
             Flag::NotJson(r) | Flag::Malformed(r) => Some(r),
             Flag::Truncated => Some("cut short by a read error"),
         }
@@ -276,7 +285,8 @@ pub struct FramingReport {
     pub record_bytes: u64,
     /// Whitespace-only lines skipped in line mode.
     pub blank_lines: u64,
-    /// Records emitted with a flag other than [`Flag::Json`].
+    /// Records emitted with a flag that has a [reason](Flag::reason): neither
+    /// [`Flag::Json`] nor [`Flag::Unchecked`].
     pub flagged: u64,
     /// The first [`FramingReport::MAX_REJECTED_KEPT`] rejected records.
     pub rejected: Vec<Rejected>,

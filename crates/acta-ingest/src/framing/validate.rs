@@ -1,29 +1,20 @@
 //! Deciding a record's [`Flag`]: is it one JSON value that serde_json will
 //! parse with its default settings?
 //!
-//! Validation goes through `serde::de::IgnoredAny`, which builds nothing. Two
-//! gaps of that path are closed here so that `Flag::Json` keeps its promise to
-//! the parsers downstream:
-//!
-//! - serde_json skips string contents without checking UTF-8 when ignoring
-//!   them, so the whole record is checked with `std::str::from_utf8` first
-//!   (a fast ASCII path; negligible next to parsing).
-//! - serde_json ignores values with an explicit stack and no recursion
-//!   limit, while deserializing into any real type stops at 128 levels. A
-//!   record nested deeper would pass here and fail later, so depth is checked
-//!   too: cheaply (counting `[` and `{` bytes) and, only for records
-//!   with enough brackets to possibly be too deep, exactly.
+//! Validation deserializes into [`Checked`], which builds nothing but reads
+//! every value the way deserializing a real type does: strings are decoded
+//! (so an unpaired UTF-16 surrogate escape such as `"\ud800"` is refused),
+//! numbers are converted (so `1e400`, beyond `f64`, is refused), and nesting
+//! is bounded by serde_json's recursion limit of 128 levels. A record flagged
+//! [`Flag::Json`] is therefore one that reads into a `serde_json::Value`.
+//! (`serde::de::IgnoredAny` skips string and number contents and has no depth
+//! limit: it would let all three through.)
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 
-use memchr::{memchr_iter, memchr2};
-use serde::de::IgnoredAny;
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::Flag;
-
-/// Deepest nesting serde_json accepts when deserializing real types: its
-/// recursion budget is 128 and the 128th nested array or object exhausts it.
-const MAX_DEPTH: u64 = 127;
 
 pub(crate) const INVALID_UTF8: &str = "invalid UTF-8";
 pub(crate) const TOO_DEEP: &str = "nested deeper than 128 levels";
@@ -31,60 +22,59 @@ pub(crate) const TOO_DEEP: &str = "nested deeper than 128 levels";
 /// Validates `bytes`; `scratch` is reused to read serde_json's error message
 /// without allocating per flagged record.
 pub(crate) fn validate(bytes: &[u8], scratch: &mut String) -> Flag {
-    if std::str::from_utf8(bytes).is_err() {
+    // One UTF-8 check up front lets serde_json skip its check per string.
+    let Ok(text) = std::str::from_utf8(bytes) else {
         return Flag::NotJson(INVALID_UTF8);
-    }
-    match serde_json::from_slice::<IgnoredAny>(bytes) {
-        Ok(_) if too_deep(bytes) => Flag::NotJson(TOO_DEEP),
+    };
+    match serde_json::from_str::<Checked>(text) {
         Ok(_) => Flag::Json,
         Err(e) => Flag::NotJson(reason(&e, bytes, scratch)),
     }
 }
 
-/// Whether a record that serde_json accepted nests deeper than [`MAX_DEPTH`].
-fn too_deep(bytes: &[u8]) -> bool {
-    // Every level needs its own opening bracket: few brackets, shallow record.
-    // (memchr's single-byte count is vectorised at runtime; two of them beat
-    // one two-byte search that stops at every hit.)
-    let openings = memchr_iter(b'[', bytes).count() + memchr_iter(b'{', bytes).count();
-    if (openings as u64) <= MAX_DEPTH {
-        return false;
+/// Any JSON value, read in full and kept nowhere.
+struct Checked;
+
+impl<'de> Deserialize<'de> for Checked {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(Checked)
     }
-    let mut depth = 0u64;
-    let mut i = 0usize;
-    loop {
-        let Some(rest) = bytes.get(i..) else {
-            return false;
-        };
-        let Some(j) = rest
-            .iter()
-            .position(|&b| matches!(b, b'"' | b'[' | b'{' | b']' | b'}'))
-        else {
-            return false;
-        };
-        i += j + 1;
-        match rest.get(j) {
-            Some(b'[' | b'{') => {
-                depth += 1;
-                if depth > MAX_DEPTH {
-                    return true;
-                }
-            }
-            Some(b']' | b'}') => depth = depth.saturating_sub(1),
-            _ => {
-                // A string: skip to its closing quote, stepping over escapes.
-                loop {
-                    let Some(j) = bytes.get(i..).and_then(|r| memchr2(b'"', b'\\', r)) else {
-                        return false;
-                    };
-                    let escape = bytes.get(i + j) == Some(&b'\\');
-                    i += j + if escape { 2 } else { 1 };
-                    if !escape {
-                        break;
-                    }
-                }
-            }
+}
+
+impl<'de> Visitor<'de> for Checked {
+    type Value = Checked;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_unit<E>(self) -> Result<Checked, E> {
+        Ok(Checked)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Checked, A::Error> {
+        while seq.next_element::<Checked>()?.is_some() {}
+        Ok(Checked)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Checked, A::Error> {
+        while map.next_key::<Checked>()?.is_some() {
+            map.next_value::<Checked>()?;
         }
+        Ok(Checked)
     }
 }
 
@@ -153,10 +143,8 @@ mod tests {
             Flag::NotJson("trailing characters after the JSON value")
         );
         assert_eq!(flag(b"{\"a\":\"\xff\"}"), Flag::NotJson(INVALID_UTF8));
-        assert_eq!(
-            flag(br#"{"a":[1,]}"#),
-            Flag::NotJson("a JSON value is missing")
-        );
+        assert_eq!(flag(br#"{"a":[1,]}"#), Flag::NotJson("trailing comma"));
+        assert_eq!(flag(br#"{"a":}"#), Flag::NotJson("a JSON value is missing"));
         assert_eq!(flag(b"  nope"), Flag::NotJson("not JSON"));
         assert_eq!(flag(b"tr"), Flag::NotJson("not JSON"));
         assert_eq!(flag(b"failed password for root"), Flag::NotJson("not JSON"));
@@ -192,6 +180,39 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// What `serde_json::Value` refuses is not flagged as JSON, and what it reads is.
+    #[test]
+    fn agrees_with_reading_a_value() {
+        let cases: &[&[u8]] = &[
+            b"[1e400]",
+            b"[-1e400]",
+            b"1e308",
+            b"[1.7976931348623157e308]",
+            b"[123456789012345678901234567890]",
+            br#""\ud800""#,
+            br#"{"a":"x\udc00y"}"#,
+            br#"{"\ud800":1}"#,
+            br#""\ud83d\ude00""#,
+            br#""\u00e9\n""#,
+            br#"{"a":1,"a":2}"#,
+            br#""\ud800\u0041""#,
+        ];
+        for bytes in cases {
+            let value = serde_json::from_slice::<serde_json::Value>(bytes).is_ok();
+            assert_eq!(
+                flag(bytes) == Flag::Json,
+                value,
+                "{}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+        assert_eq!(flag(b"[1e400]"), Flag::NotJson("JSON number out of range"));
+        assert_eq!(
+            flag(br#""\ud800""#),
+            Flag::NotJson("invalid unicode escape")
+        );
     }
 
     #[test]

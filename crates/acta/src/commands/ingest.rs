@@ -79,7 +79,7 @@ pub fn run(data: &DataDir, args: IngestArgs) -> Result<ExitCode> {
         registry: registry.clone(),
         max_record_bytes: usize::try_from(args.max_record_size).unwrap_or(64 << 20),
         batch_bytes: usize::try_from(args.batch_size).unwrap_or(4 << 20),
-        in_flight: 4,
+        in_flight: pipeline::IN_FLIGHT,
         threads,
         receipts,
         progress: progress.clone(),
