@@ -1,0 +1,1 @@
+//! acta's query language (placeholder until the parser lands).
