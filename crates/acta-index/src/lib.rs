@@ -5,6 +5,8 @@
 //! engine) and a Tantivy index (keyword fields, time and ledger index as fast fields) that
 //! answers searches, timelines and counts.
 
+pub mod index;
 pub mod row;
 
+pub use index::{FullText, Hit, Index, IndexError, StatField, StatRow, TimeRange, WhoRow, Writer};
 pub use row::Row;

@@ -570,6 +570,15 @@ impl Entries {
         })
     }
 
+    /// Starts the iteration at the payload segment holding entry `start`: entries before
+    /// `start` in that segment are still yielded (callers skip them by index), but earlier
+    /// segments are not read.
+    pub fn starting_at(mut self, start: u64) -> Entries {
+        self.segment = start / PAYLOAD_SEGMENT_ENTRIES;
+        self.walk = None;
+        self
+    }
+
     /// Number of entries stored.
     pub fn len(&self) -> u64 {
         self.size

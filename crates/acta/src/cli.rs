@@ -58,6 +58,34 @@ pub enum Command {
     /// and the signed checkpoint: a third party checks it with the log's public key alone.
     Proof(ProofArgs),
 
+    /// Search the stored events: newest first, as a table or for scripts.
+    ///
+    /// QUERY is acta's query language (docs/query.md): field terms such as `actor:alice`,
+    /// `action:Delete*`, `resource:my-bucket`, `source:cloudtrail`, `ip:10.0.0.0/8`,
+    /// `outcome:failure`, free text such as `"AccessDenied"`, combined with AND, OR, NOT and
+    /// parentheses. No query lists everything.
+    Search(SearchArgs),
+
+    /// Everything an actor did, oldest first, with the source systems side by side.
+    Timeline(TimelineArgs),
+
+    /// Who touched a resource: one row per actor, with counts, sources and actions.
+    Who(WhoArgs),
+
+    /// Count events by field (actor, action, service, source, outcome, account, region,
+    /// resource, status_code) and by time bucket.
+    Stats(StatsArgs),
+
+    /// One stored entry: its normalised event, the raw record, and its inclusion proof, checked.
+    Show(ShowArgs),
+
+    /// Export the events matching a query as NDJSON, CSV or Parquet, stating the checkpoint
+    /// they were taken against.
+    Export(ExportArgs),
+
+    /// Rebuild the search index from the ledger.
+    Reindex(ReindexArgs),
+
     /// Show the log's signing key (made on first use).
     Key {
         #[command(subcommand)]
@@ -188,6 +216,17 @@ pub enum BenchCommand {
         #[arg(value_name = "FILE")]
         inputs: Vec<PathBuf>,
     },
+    /// Measure the investigation questions (actor timeline, who touched a resource, free text,
+    /// counts by action) on the data directory's existing index, with questions sampled from
+    /// the data.
+    Query {
+        /// Timed runs of each kind of question (after one warm-up pass).
+        #[arg(long, default_value_t = 100)]
+        runs: usize,
+        /// Write the sampled questions (and acta's p95s) as JSON, for comparing another engine.
+        #[arg(long, value_name = "FILE")]
+        questions: Option<PathBuf>,
+    },
     /// Write generated CloudTrail-shaped events as NDJSON (for timing `acta ingest` itself).
     Generate {
         /// Number of events.
@@ -216,4 +255,163 @@ pub struct BenchIngestArgs {
     /// Keep the generated input and ledger (in the data directory's `bench/`) instead of removing them.
     #[arg(long)]
     pub keep: bool,
+}
+
+/// Output of the investigation commands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Form {
+    /// Aligned columns for reading.
+    Table,
+    /// One JSON array.
+    Json,
+    /// One JSON object a line.
+    Ndjson,
+    /// Comma-separated values with a header line.
+    Csv,
+}
+
+/// The query source and time bounds shared by the investigation commands.
+#[derive(Debug, Args)]
+pub struct Bounds {
+    /// Only events at or after this time: a duration back from now (`30d`, `12h`, `90m`) or a
+    /// timestamp (`2026-11-01`, `2026-11-01T00:00:00Z`).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+
+    /// Only events before this time (same forms as --since).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+
+    /// Read (more of) the query from FILE (`-` for standard input), for queries too long for a
+    /// command line, such as lists of thousands of indicators; combined with QUERY by AND.
+    #[arg(long, value_name = "FILE")]
+    pub query_file: Option<PathBuf>,
+}
+
+/// Options shared by the investigation commands that print results.
+#[derive(Debug, Args)]
+pub struct Investigate {
+    #[command(flatten)]
+    pub bounds: Bounds,
+
+    /// Rows shown at most.
+    #[arg(long, default_value_t = 50, value_name = "N", value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    pub limit: usize,
+
+    /// Output form.
+    #[arg(short, long, value_enum, default_value_t = Form::Table)]
+    pub output: Form,
+}
+
+#[derive(Debug, Args)]
+pub struct SearchArgs {
+    /// The query (several words are joined with spaces).
+    #[arg(value_name = "QUERY")]
+    pub query: Vec<String>,
+
+    /// Skip this many matching events (the next page).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub offset: usize,
+
+    #[command(flatten)]
+    pub inv: Investigate,
+}
+
+#[derive(Debug, Args)]
+pub struct TimelineArgs {
+    /// The actor: a name, ARN, uid or email (matched whole, case-insensitively; `*` wildcards
+    /// are not expanded here, use `acta search actor:…`).
+    #[arg(long, value_name = "ACTOR")]
+    pub actor: String,
+
+    /// A further query to narrow the events.
+    #[arg(value_name = "QUERY")]
+    pub query: Vec<String>,
+
+    #[command(flatten)]
+    pub inv: Investigate,
+}
+
+#[derive(Debug, Args)]
+pub struct WhoArgs {
+    /// The resource: a uid, ARN or name (matched whole, case-insensitively).
+    #[arg(long, value_name = "RESOURCE")]
+    pub resource: String,
+
+    /// A further query to narrow the events.
+    #[arg(value_name = "QUERY")]
+    pub query: Vec<String>,
+
+    #[command(flatten)]
+    pub inv: Investigate,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Fields to count by, comma-separated (e.g. `actor,action`).
+    #[arg(long, default_value = "", value_name = "FIELD[,FIELD]")]
+    pub by: String,
+
+    /// Also count by time bucket of this length (`1h`, `15m`, `1d`).
+    #[arg(long, value_name = "DURATION")]
+    pub interval: Option<String>,
+
+    /// The query selecting the events counted.
+    #[arg(value_name = "QUERY")]
+    pub query: Vec<String>,
+
+    #[command(flatten)]
+    pub inv: Investigate,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// Ledger index of the entry.
+    pub index: u64,
+
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Export file format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// One line per event: `{"index","source","event"}`, the full normalised event with `raw_data`.
+    Ndjson,
+    /// The investigation fields, one row per event.
+    Csv,
+    /// The investigation fields and the raw record (the sealed-segment schema).
+    Parquet,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The query selecting the events exported (none: everything).
+    #[arg(value_name = "QUERY")]
+    pub query: Vec<String>,
+
+    /// File format.
+    #[arg(long, value_enum, default_value_t = ExportFormat::Ndjson)]
+    pub format: ExportFormat,
+
+    /// Output file (required for parquet; default standard output). The signed checkpoint the
+    /// export was taken against is written beside it as FILE.checkpoint.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub bounds: Bounds,
+}
+
+#[derive(Debug, Args)]
+pub struct ReindexArgs {
+    /// What free text searches: `fields` (the event's strings; default), `raw` (the whole raw
+    /// record too; several times slower to index) or `off`. Default: keep the current setting.
+    #[arg(long, value_name = "MODE")]
+    pub full_text: Option<String>,
+
+    /// Do not show a progress bar.
+    #[arg(short, long)]
+    pub quiet: bool,
 }

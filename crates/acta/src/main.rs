@@ -7,9 +7,9 @@
 mod cli;
 mod commands;
 mod datadir;
-mod events;
 mod normalise;
 mod pipeline;
+mod store;
 mod synth;
 mod units;
 
@@ -26,6 +26,15 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match commands::run(cli) {
         Ok(code) => code,
+        // Output piped into a program that stopped reading (`| head`): nothing left to say.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("acta: {e:#}");
             ExitCode::from(commands::EXIT_ERROR)

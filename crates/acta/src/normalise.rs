@@ -16,19 +16,32 @@ use acta_event::Event;
 use acta_ingest::formats::{Choice, Format, Record, Registry};
 use anyhow::{Result, anyhow};
 
+use crate::store::Prepared;
+
 /// A framed batch to normalise: records are `spans` of `data`.
 pub struct Job {
     pub data: Vec<u8>,
     pub spans: Vec<Range<usize>>,
     pub choice: Choice,
     pub received_at_ms: i64,
-    /// Keep `raw_data` in the serialised events (dry runs print it; the event store does not
-    /// need it, the ledger has the bytes).
-    pub with_raw: bool,
+    /// Source name the batch is stored under.
+    pub source: String,
+    /// What to make of each record: serialised events for printing (with `raw_data`), or rows
+    /// for the investigation store.
+    pub output: Output,
 }
 
-/// A normalised batch: the job's data back, and one serialised event per record (none for a
-/// record that is recognised but no event of its own).
+/// What a batch is normalised for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// Events as JSON, with `raw_data`, one for every record (dry runs).
+    Print,
+    /// Index rows (ingest into the ledger).
+    Rows,
+}
+
+/// A normalised batch: the job's data back, and per record its event as JSON ([`Output::Print`])
+/// or its index row ([`Output::Rows`]).
 pub struct Done {
     pub data: Vec<u8>,
     pub spans: Vec<Range<usize>>,
@@ -36,6 +49,8 @@ pub struct Done {
     pub json: Vec<u8>,
     /// Per record, the range of its event in `json`.
     pub events: Vec<Option<Range<usize>>>,
+    /// Per record, its row.
+    pub rows: Vec<Prepared>,
     /// Records stored but not normalised (base events), by reason.
     pub flagged: BTreeMap<String, u64>,
     /// Records recognised as no event of their own, by reason.
@@ -102,8 +117,10 @@ impl Drop for Pool {
 
 /// Normalises one batch (also used directly, without a pool).
 pub fn normalise(registry: &Registry, job: Job) -> Done {
-    let mut json = Vec::with_capacity(job.data.len() + job.data.len() / 2);
-    let mut events = Vec::with_capacity(job.spans.len());
+    let print = job.output == Output::Print;
+    let mut json = Vec::with_capacity(if print { job.data.len() * 2 } else { 0 });
+    let mut events = Vec::with_capacity(if print { job.spans.len() } else { 0 });
+    let mut rows = Vec::with_capacity(if print { 0 } else { job.spans.len() });
     let mut flagged = BTreeMap::new();
     let mut not_events = BTreeMap::new();
     let mut formats = BTreeMap::new();
@@ -113,7 +130,7 @@ pub fn normalise(registry: &Registry, job: Job) -> Done {
             bytes,
             received_at_ms: job.received_at_ms,
         };
-        let n = if job.with_raw {
+        let n = if print {
             registry.normalise(&record, job.choice)
         } else {
             registry.normalise_lean(&record, job.choice)
@@ -129,10 +146,18 @@ pub fn normalise(registry: &Registry, job: Job) -> Done {
         if let Some(f) = n.format {
             *formats.entry(f).or_insert(0) += 1;
         }
+        if !print {
+            rows.push(Prepared::new(
+                &job.source,
+                n.event.as_deref(),
+                job.received_at_ms,
+            ));
+            continue;
+        }
         // A dry run prints one line for every record: a record that is no event of its own shows
         // as a base event saying what it is.
         let event = match (n.event, &n.note) {
-            (None, Some(note)) if job.with_raw => {
+            (None, Some(note)) => {
                 let mut e = Event::unrecognised(job.received_at_ms, bytes, note.summary_reason());
                 e.metadata.log_name = n.format.map(|f| f.name().to_owned());
                 Some(Box::new(e))
@@ -151,6 +176,7 @@ pub fn normalise(registry: &Registry, job: Job) -> Done {
         spans: job.spans,
         json,
         events,
+        rows,
         flagged,
         not_events,
         formats,

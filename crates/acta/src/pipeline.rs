@@ -20,8 +20,8 @@ use acta_ledger::{Appender, Batch, SignedCheckpoint, SourceName, Ticket, now_ms}
 use anyhow::{Result, anyhow};
 use indicatif::ProgressBar;
 
-use crate::events::EventStore;
-use crate::normalise::{Done, Job, Pool};
+use crate::normalise::{Done, Job, Output, Pool};
+use crate::store::Store;
 
 /// Batches handed to the ledger and not yet acknowledged, by default: enough that framing and
 /// normalising go on while the ledger syncs earlier batches.
@@ -48,10 +48,10 @@ pub struct Options {
 
 /// Where batches go once normalised.
 pub enum Sink<'a> {
-    /// Into the ledger, events into the store.
+    /// Into the ledger, and into the investigation store once acknowledged.
     Ledger {
         appender: &'a Appender,
-        events: Option<&'a mut EventStore>,
+        store: Option<&'a mut Store>,
     },
     /// Printed as NDJSON (with `raw_data`), nothing stored.
     Print(&'a mut dyn Write),
@@ -98,7 +98,6 @@ struct Normalising {
 struct Pending {
     ticket: Ticket,
     submitted: Instant,
-    source: SourceName,
     done: Done,
     input: usize,
     first_record: u64,
@@ -190,7 +189,11 @@ pub fn run(sink: Sink<'_>, inputs: &[PathBuf], mut opts: Options) -> Result<Summ
                     spans,
                     choice,
                     received_at_ms: i64::try_from(received_at).unwrap_or(i64::MAX),
-                    with_raw: matches!(stages.sink, Sink::Print(_)),
+                    source: source.as_str().to_owned(),
+                    output: match stages.sink {
+                        Sink::Print(_) => Output::Print,
+                        Sink::Ledger { .. } => Output::Rows,
+                    },
                 })?;
                 stages.normalising.push_back(Normalising {
                     rx,
@@ -264,7 +267,7 @@ impl Stages<'_> {
         let Some(n) = self.normalising.pop_front() else {
             return Ok(());
         };
-        let mut done =
+        let done =
             n.rx.recv()
                 .map_err(|_| anyhow!("a normaliser thread stopped unexpectedly"))?;
         merge(&mut summary.flagged, &done.flagged);
@@ -286,19 +289,20 @@ impl Stages<'_> {
             }
             Sink::Ledger { appender, .. } => {
                 let appender: &Appender = appender;
-                let data = std::mem::take(&mut done.data);
-                let spans = std::mem::take(&mut done.spans);
+                // The records stay with the batch too: the investigation store reads them once
+                // the ledger has acknowledged them.
+                let data = done.data.clone();
+                let spans = done.spans.clone();
                 let count = spans.len() as u64;
                 let batch = Batch::from_parts(n.source.clone(), n.received_at, data, spans)?;
                 if self.pending.len() >= opts.in_flight {
                     self.settle(names, summary, opts)?;
                 }
                 let ticket = appender.submit(batch)?;
-                debug_assert_eq!(count, done.events.len() as u64);
+                debug_assert_eq!(count, done.rows.len() as u64);
                 self.pending.push_back(Pending {
                     ticket,
                     submitted: Instant::now(),
-                    source: n.source,
                     done,
                     input: n.input,
                     first_record: n.first_record,
@@ -321,12 +325,10 @@ impl Stages<'_> {
         };
         let receipt = p.ticket.wait()?;
         if let Sink::Ledger {
-            events: Some(store),
-            ..
+            store: Some(store), ..
         } = &mut self.sink
         {
-            store.append(receipt.first, p.source.as_str(), &p.done)?;
-            store.commit()?;
+            store.append(receipt.first, &p.done)?;
         }
         summary.ack_latencies.push(
             receipt

@@ -16,8 +16,8 @@ use indicatif::ProgressBar;
 
 use crate::cli::BenchIngestArgs;
 use crate::datadir::DataDir;
-use crate::events::EventStore;
 use crate::pipeline::{self, Options};
+use crate::store::Store;
 use crate::synth::Synth;
 use crate::units;
 use acta_ingest::formats::{Format, Registry};
@@ -266,7 +266,7 @@ fn run_bench(work: &Path, args: &BenchIngestArgs) -> Result<ExitCode> {
     let data = DataDir::new(&work.join("data"));
     let ledger = data.open_ledger()?;
     let appender = Appender::start(ledger, AppenderOptions::default())?;
-    let mut store = EventStore::open(data.root())?;
+    let mut store = Store::open(data.root(), None)?;
     let opts = Options {
         source: Some(SourceName::new("cloudtrail")?),
         format: Some(Format::Cloudtrail),
@@ -281,10 +281,11 @@ fn run_bench(work: &Path, args: &BenchIngestArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let sink = pipeline::Sink::Ledger {
         appender: &appender,
-        events: Some(&mut store),
+        store: Some(&mut store),
     };
     let summary = pipeline::run(sink, std::slice::from_ref(&input), opts)?;
     let checkpoint = appender.close()?;
+    store.close()?;
     let total = started.elapsed();
     let ingest_rss = peak_rss();
     let rate = summary.entries as f64 / total.as_secs_f64();

@@ -12,8 +12,8 @@ use anyhow::{Context as _, Result};
 
 use crate::cli::{IngestArgs, OutputForm};
 use crate::datadir::DataDir;
-use crate::events::EventStore;
 use crate::pipeline::{self, Options, Sink, Summary};
+use crate::store::Store;
 use crate::units;
 
 /// `acta formats`.
@@ -88,23 +88,34 @@ pub fn run(data: &DataDir, args: IngestArgs) -> Result<ExitCode> {
         return dry_run(&args, opts, &progress);
     }
     let ledger = data.open_ledger()?;
-    let mut store = EventStore::open(data.root())?;
+    let mut store = Store::open(data.root(), None)?;
     let appender = Appender::start(ledger, AppenderOptions::default())?;
-    // Events the store lacks (a crash after the ledger acknowledged a batch) are rebuilt first.
-    let caught_up = store.catch_up(&data.ledger_dir(), &registry)?;
+    // Entries the index lacks (a crash after the ledger acknowledged a batch, a removed index)
+    // are indexed first.
+    let caught_up = store.catch_up(
+        &data.ledger_dir(),
+        &registry,
+        &super::progress_bar(
+            None,
+            args.quiet,
+            "{spinner} indexing earlier entries {pos}/{len}",
+        ),
+    )?;
     if caught_up > 0 {
         eprintln!(
-            "acta: normalised {} earlier entries missing from the event store",
+            "acta: indexed {} earlier entries missing from the search index",
             units::count(caught_up)
         );
     }
     let sink = Sink::Ledger {
         appender: &appender,
-        events: Some(&mut store),
+        store: Some(&mut store),
     };
     let result = pipeline::run(sink, &args.inputs, opts);
     // Close (final checkpoint) even when the pipeline failed, so acknowledged work is published.
     let closed = appender.close();
+    // Everything acknowledged is searchable when ingest returns.
+    let indexed = store.close();
     progress.finish_and_clear();
     let summary = result?;
     // The final checkpoint from closing; if closing failed, the last one a receipt carried
@@ -160,8 +171,16 @@ pub fn run(data: &DataDir, args: IngestArgs) -> Result<ExitCode> {
             "acta: the entries above are stored, but the ledger could not be closed cleanly: {e}"
         );
     }
-    let failed =
-        !summary.failures.is_empty() || summary.rejected_count > 0 || close_error.is_some();
+    let index_error = indexed.err();
+    if let Some(e) = &index_error {
+        eprintln!(
+            "acta: the entries above are stored, but the search index could not be completed ({e:#}); the next ingest or `acta reindex` completes it"
+        );
+    }
+    let failed = !summary.failures.is_empty()
+        || summary.rejected_count > 0
+        || close_error.is_some()
+        || index_error.is_some();
     Ok(if failed {
         ExitCode::from(super::EXIT_FAILED)
     } else {

@@ -1,7 +1,9 @@
 //! One module per subcommand.
 
 mod bench;
+mod bench_query;
 mod ingest;
+mod investigate;
 mod key;
 mod proof;
 mod verify;
@@ -25,12 +27,22 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Formats => ingest::formats(),
         Command::Verify(args) => verify::run(&data, args),
         Command::Proof(args) => proof::run(&data, args),
+        Command::Search(args) => investigate::search(&data, args),
+        Command::Timeline(args) => investigate::timeline(&data, args),
+        Command::Who(args) => investigate::who(&data, args),
+        Command::Stats(args) => investigate::stats(&data, args),
+        Command::Show(args) => investigate::show(&data, args),
+        Command::Export(args) => investigate::export(&data, args),
+        Command::Reindex(args) => investigate::reindex(&data, args),
         Command::Key {
             command: KeyCommand::Show,
         } => key::show(&data),
         Command::Bench {
             command: BenchCommand::Ingest(args),
         } => bench::ingest(&data, args),
+        Command::Bench {
+            command: BenchCommand::Query { runs, questions },
+        } => bench_query::run(&data, runs, questions),
         Command::Bench {
             command:
                 BenchCommand::Parse {

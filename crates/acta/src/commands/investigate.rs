@@ -1,0 +1,835 @@
+//! `acta search`, `timeline`, `who`, `stats`, `show`, `export` and `reindex`.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::process::ExitCode;
+
+use acta_index::{Hit, Index, StatField, TimeRange};
+use acta_ingest::formats::{Choice, Format, Record, Registry};
+use acta_ledger::Envelope;
+use acta_ledger::read::{Entries, TreeReader};
+use acta_query::Query;
+use anyhow::{Context as _, Result, anyhow, bail};
+use serde_json::{Value, json};
+
+use crate::cli::{
+    Bounds, ExportArgs, ExportFormat, Form, ReindexArgs, SearchArgs, ShowArgs, StatsArgs,
+    TimelineArgs, WhoArgs,
+};
+use crate::datadir::DataDir;
+use crate::store::{Store, index_dir};
+use crate::units;
+
+/// The query and time range of a command, checked.
+struct Asked {
+    query: Query,
+    range: TimeRange,
+}
+
+fn asked(text: &str, inv: &Bounds) -> Result<Asked> {
+    let mut text = text.to_owned();
+    if let Some(path) = &inv.query_file {
+        let from_file = if path.as_os_str() == "-" {
+            let mut s = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                .context("cannot read the query from standard input")?;
+            s
+        } else {
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the query file `{}`", path.display()))?
+        };
+        text = match (text.trim().is_empty(), from_file.trim().is_empty()) {
+            (_, true) => text,
+            (true, false) => from_file,
+            (false, false) => format!("({text}) ({from_file})"),
+        };
+    }
+    let text = text.as_str();
+    let query = acta_query::parse(text).map_err(|e| anyhow!("{}", e.render(text)))?;
+    let now = acta_ledger::now_ms() as i64;
+    let since = inv
+        .since
+        .as_deref()
+        .map(|s| acta_query::parse_time(s, now).map_err(|e| anyhow!("--since: {e}")))
+        .transpose()?;
+    let until = inv
+        .until
+        .as_deref()
+        .map(|s| acta_query::parse_time(s, now).map_err(|e| anyhow!("--until: {e}")))
+        .transpose()?;
+    if let (Some(s), Some(u)) = (since, until)
+        && s >= u
+    {
+        bail!(
+            "--since ({}) is not before --until ({})",
+            units::timestamp(s),
+            units::timestamp(u)
+        );
+    }
+    Ok(Asked {
+        query,
+        range: TimeRange { since, until },
+    })
+}
+
+/// Opens the index for reading, indexing first any ledger entries it lacks.
+fn open(data: &DataDir) -> Result<Index> {
+    if !data.has_ledger() {
+        bail!(
+            "no ledger in `{}`; ingest something first, or pass --data-dir / set ACTA_DATA_DIR",
+            data.root().display()
+        );
+    }
+    let stored = Entries::open(&data.ledger_dir())?.len();
+    let dir = index_dir(data.root());
+    let behind = match Index::open(&dir, None) {
+        Ok(index) => index.next()? < stored,
+        Err(_) => true,
+    };
+    if behind {
+        // Index what the ledger holds beyond the index, unless another acta is writing it (an
+        // ingest in progress): then answer from what it has committed so far.
+        match Store::open(data.root(), None) {
+            Ok(mut store) => {
+                let caught = store.catch_up(
+                    &data.ledger_dir(),
+                    &Registry::standard(),
+                    &super::progress_bar(None, false, "{spinner} indexing {pos}/{len} entries"),
+                )?;
+                if caught > 0 {
+                    eprintln!(
+                        "acta: indexed {} entries missing from the search index",
+                        units::count(caught)
+                    );
+                }
+                store.close()?;
+            }
+            Err(e) if is_lock_busy(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let index = Index::open(&dir, None)?;
+    index.reload()?;
+    let covered = index.next()?;
+    if covered < stored {
+        eprintln!(
+            "acta: the search index covers entries 0 to {} of {}; another acta is indexing the rest",
+            covered.saturating_sub(1),
+            stored
+        );
+    }
+    Ok(index)
+}
+
+/// Whether `e` is Tantivy refusing a second writer on the same index.
+fn is_lock_busy(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<acta_index::IndexError>(),
+            Some(acta_index::IndexError::Tantivy(tantivy_err)) if tantivy_err.to_string().contains("LockBusy")
+        )
+    })
+}
+
+fn hit_json(h: &Hit) -> Value {
+    json!({
+        "index": h.index,
+        "time": units::timestamp(h.time),
+        "time_ms": h.time,
+        "source": h.source,
+        "actor": h.actor,
+        "action": h.action,
+        "resource": h.resource,
+        "outcome": h.outcome,
+        "ip": h.ip.map(|i| i.to_string()),
+        "status_code": h.status_code,
+        "class_uid": h.class_uid,
+    })
+}
+
+const HIT_COLUMNS: [&str; 8] = [
+    "time", "source", "actor", "action", "resource", "outcome", "ip", "index",
+];
+
+fn hit_cells(h: &Hit) -> Vec<String> {
+    vec![
+        units::timestamp(h.time),
+        h.source.clone(),
+        h.actor.clone().unwrap_or_default(),
+        h.action.clone().unwrap_or_default(),
+        h.resource.clone().unwrap_or_default(),
+        h.outcome.clone(),
+        h.ip.map(|i| i.to_string()).unwrap_or_default(),
+        h.index.to_string(),
+    ]
+}
+
+fn print_hits(hits: &[Hit], form: Form, out: &mut dyn Write) -> Result<()> {
+    match form {
+        Form::Json => {
+            let all: Vec<Value> = hits.iter().map(hit_json).collect();
+            writeln!(out, "{}", serde_json::to_string_pretty(&all)?)?;
+        }
+        Form::Ndjson => {
+            for h in hits {
+                writeln!(out, "{}", hit_json(h))?;
+            }
+        }
+        Form::Csv => {
+            write_csv(out, &HIT_COLUMNS)?;
+            for h in hits {
+                write_csv(out, &hit_cells(h))?;
+            }
+        }
+        Form::Table => {
+            let rows: Vec<Vec<String>> = hits.iter().map(hit_cells).collect();
+            write_table(out, &HIT_COLUMNS, &rows)?;
+        }
+    }
+    Ok(())
+}
+
+/// `acta search`.
+pub fn search(data: &DataDir, args: SearchArgs) -> Result<ExitCode> {
+    let a = asked(&args.query.join(" "), &args.inv.bounds)?;
+    let index = open(data)?;
+    let total = index.count(&a.query, a.range)?;
+    let hits = index.search(&a.query, a.range, args.inv.limit, args.offset)?;
+    let mut out = std::io::stdout().lock();
+    print_hits(&hits, args.inv.output, &mut out)?;
+    if args.inv.output == Form::Table {
+        let shown = if hits.is_empty() {
+            "no events".to_owned()
+        } else {
+            format!(
+                "events {}–{}",
+                units::count(args.offset as u64 + 1),
+                units::count(args.offset as u64 + hits.len() as u64)
+            )
+        };
+        eprintln!(
+            "{shown} of {} matching, newest first{}",
+            units::count(total),
+            if (args.offset + hits.len()) < total as usize {
+                format!("; next page: --offset {}", args.offset + hits.len())
+            } else {
+                String::new()
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn quoted(v: &str) -> String {
+    format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// `acta timeline --actor X`.
+pub fn timeline(data: &DataDir, args: TimelineArgs) -> Result<ExitCode> {
+    let mut text = format!("actor:{}", quoted(&args.actor));
+    if !args.query.is_empty() {
+        text = format!("{text} ({})", args.query.join(" "));
+    }
+    let a = asked(&text, &args.inv.bounds)?;
+    let index = open(data)?;
+    let total = index.count(&a.query, a.range)?;
+    // The latest events of the period, shown oldest first.
+    let mut hits = index.search(&a.query, a.range, args.inv.limit, 0)?;
+    hits.reverse();
+    let by_source = index.stats(&a.query, a.range, &[StatField::Source], None)?;
+    let mut out = std::io::stdout().lock();
+    if args.inv.output == Form::Table {
+        let sources: Vec<String> = by_source
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {}",
+                    r.values.first().cloned().flatten().unwrap_or_default(),
+                    units::count(r.count)
+                )
+            })
+            .collect();
+        writeln!(
+            out,
+            "{}: {} events from {} source{}{}{}",
+            args.actor,
+            units::count(total),
+            by_source.len(),
+            if by_source.len() == 1 { "" } else { "s" },
+            if sources.is_empty() { "" } else { " — " },
+            sources.join(", ")
+        )?;
+    }
+    print_hits(&hits, args.inv.output, &mut out)?;
+    if args.inv.output == Form::Table && (hits.len() as u64) < total {
+        eprintln!(
+            "the latest {} of {} events shown, oldest first; --limit shows more, --since/--until narrow the period",
+            units::count(hits.len() as u64),
+            units::count(total)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `acta who --resource Y`.
+pub fn who(data: &DataDir, args: WhoArgs) -> Result<ExitCode> {
+    let mut text = format!("resource:{}", quoted(&args.resource));
+    if !args.query.is_empty() {
+        text = format!("{text} ({})", args.query.join(" "));
+    }
+    let a = asked(&text, &args.inv.bounds)?;
+    let index = open(data)?;
+    let rows = index.who(&a.query, a.range)?;
+    let mut out = std::io::stdout().lock();
+    let top = |m: &std::collections::BTreeMap<String, u64>| -> Vec<(String, u64)> {
+        let mut v: Vec<(String, u64)> = m.iter().map(|(k, c)| (k.clone(), *c)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        v
+    };
+    let value = |r: &acta_index::WhoRow| {
+        json!({
+            "actor": r.actor,
+            "events": r.count,
+            "failures": r.failures,
+            "first": units::timestamp(r.first),
+            "last": units::timestamp(r.last),
+            "sources": r.sources,
+            "actions": r.actions,
+        })
+    };
+    let shown: Vec<&acta_index::WhoRow> = rows.iter().take(args.inv.limit).collect();
+    match args.inv.output {
+        Form::Json => {
+            let all: Vec<Value> = shown.iter().map(|r| value(r)).collect();
+            writeln!(out, "{}", serde_json::to_string_pretty(&all)?)?;
+        }
+        Form::Ndjson => {
+            for r in &shown {
+                writeln!(out, "{}", value(r))?;
+            }
+        }
+        form => {
+            let columns = [
+                "actor", "events", "failed", "first", "last", "sources", "actions",
+            ];
+            let cells: Vec<Vec<String>> = shown
+                .iter()
+                .map(|r| {
+                    let list = |v: Vec<(String, u64)>| {
+                        let n = v.len();
+                        let mut s: Vec<String> = v
+                            .into_iter()
+                            .take(3)
+                            .map(|(k, c)| {
+                                format!("{} {c}", if k.is_empty() { "(none)" } else { &k })
+                            })
+                            .collect();
+                        if n > 3 {
+                            s.push(format!("+{} more", n - 3));
+                        }
+                        s.join(", ")
+                    };
+                    vec![
+                        r.actor.clone().unwrap_or_else(|| "(none)".into()),
+                        r.count.to_string(),
+                        r.failures.to_string(),
+                        units::timestamp(r.first),
+                        units::timestamp(r.last),
+                        list(top(&r.sources)),
+                        list(top(&r.actions)),
+                    ]
+                })
+                .collect();
+            if form == Form::Csv {
+                write_csv(&mut out, &columns)?;
+                for c in &cells {
+                    write_csv(&mut out, c)?;
+                }
+            } else {
+                write_table(&mut out, &columns, &cells)?;
+                eprintln!(
+                    "{} actor{} touched {}{}",
+                    units::count(rows.len() as u64),
+                    if rows.len() == 1 { "" } else { "s" },
+                    args.resource,
+                    if rows.len() > shown.len() {
+                        format!(" ({} shown; --limit shows more)", shown.len())
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `acta stats --by FIELD[,FIELD] [--interval 1h]`.
+pub fn stats(data: &DataDir, args: StatsArgs) -> Result<ExitCode> {
+    let by: Vec<StatField> = args
+        .by
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            s.trim()
+                .parse::<StatField>()
+                .map_err(|e| anyhow!("--by: {e}"))
+        })
+        .collect::<Result<_>>()?;
+    if by.is_empty() && args.interval.is_none() {
+        bail!("--by needs at least one field, or give --interval");
+    }
+    let interval = args.interval.as_deref().map(parse_interval).transpose()?;
+    let a = asked(&args.query.join(" "), &args.inv.bounds)?;
+    let index = open(data)?;
+    let rows = index.stats(&a.query, a.range, &by, interval)?;
+    let total: u64 = index.count(&a.query, a.range)?;
+    let mut columns: Vec<&str> = Vec::new();
+    if interval.is_some() {
+        columns.push("bucket");
+    }
+    columns.extend(by.iter().map(|f| f.name()));
+    columns.push("count");
+    let shown: Vec<&acta_index::StatRow> = rows.iter().take(args.inv.limit).collect();
+    let mut out = std::io::stdout().lock();
+    let cells = |r: &acta_index::StatRow| -> Vec<String> {
+        let mut c = Vec::new();
+        if let Some(b) = r.bucket {
+            c.push(units::timestamp(b));
+        }
+        c.extend(r.values.iter().map(|v| v.clone().unwrap_or_default()));
+        c.push(r.count.to_string());
+        c
+    };
+    match args.inv.output {
+        Form::Json | Form::Ndjson => {
+            let values: Vec<Value> = shown
+                .iter()
+                .map(|r| {
+                    let mut m = serde_json::Map::new();
+                    if let Some(b) = r.bucket {
+                        m.insert("bucket".into(), units::timestamp(b).into());
+                    }
+                    for (f, v) in by.iter().zip(&r.values) {
+                        m.insert(f.name().into(), v.clone().into());
+                    }
+                    m.insert("count".into(), r.count.into());
+                    Value::Object(m)
+                })
+                .collect();
+            if args.inv.output == Form::Json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&values)?)?;
+            } else {
+                for v in values {
+                    writeln!(out, "{v}")?;
+                }
+            }
+        }
+        Form::Csv => {
+            write_csv(&mut out, &columns)?;
+            for r in &shown {
+                write_csv(&mut out, &cells(r))?;
+            }
+        }
+        Form::Table => {
+            let rows_cells: Vec<Vec<String>> = shown.iter().map(|r| cells(r)).collect();
+            write_table(&mut out, &columns, &rows_cells)?;
+            eprintln!(
+                "{} events matching, {} group{}{}",
+                units::count(total),
+                units::count(rows.len() as u64),
+                if rows.len() == 1 { "" } else { "s" },
+                if rows.len() > shown.len() {
+                    format!(" ({} shown; --limit shows more)", shown.len())
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `1h`, `15m`, `1d`, `30s`, `1w` in milliseconds.
+fn parse_interval(s: &str) -> Result<i64> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num
+        .parse()
+        .map_err(|_| anyhow!("--interval `{s}`: expected a number and a unit, e.g. 1h"))?;
+    let unit_ms = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 604_800_000,
+        _ => bail!("--interval `{s}`: unit must be s, m, h, d or w"),
+    };
+    if n <= 0 {
+        bail!("--interval `{s}` must be positive");
+    }
+    n.checked_mul(unit_ms)
+        .ok_or_else(|| anyhow!("--interval `{s}` is too long"))
+}
+
+/// One stored entry, read back from the ledger and normalised again.
+struct Entry {
+    index: u64,
+    source: String,
+    received_at_ms: i64,
+    raw: Vec<u8>,
+    event: Option<acta_event::Event>,
+    note: Option<String>,
+}
+
+fn normalise_entry(
+    registry: &Registry,
+    index: u64,
+    envelope: &[u8],
+    raw: Vec<u8>,
+) -> Result<Entry> {
+    let env = Envelope::decode(envelope).map_err(|e| anyhow!("entry {index}: {e}"))?;
+    let choice = env
+        .source
+        .parse::<Format>()
+        .map_or(Choice::Auto, Choice::Detected);
+    let received_at_ms = i64::try_from(env.received_at_ms).unwrap_or(i64::MAX);
+    let n = registry.normalise(
+        &Record {
+            bytes: &raw,
+            received_at_ms,
+        },
+        choice,
+    );
+    Ok(Entry {
+        index,
+        source: env.source.to_owned(),
+        received_at_ms,
+        event: n.event.map(|e| *e),
+        note: n.note.map(|n| n.summary_reason()),
+        raw,
+    })
+}
+
+/// `acta show INDEX`.
+pub fn show(data: &DataDir, args: ShowArgs) -> Result<ExitCode> {
+    if !data.has_ledger() {
+        bail!("no ledger in `{}`", data.root().display());
+    }
+    let tree = TreeReader::open(&data.ledger_dir())?;
+    let Some((checkpoint, note)) = tree.latest_checkpoint()? else {
+        bail!("the ledger has no signed checkpoint yet");
+    };
+    if args.index >= checkpoint.size {
+        bail!(
+            "entry {} does not exist: the latest checkpoint covers {} entries (0 to {})",
+            args.index,
+            checkpoint.size,
+            checkpoint.size.saturating_sub(1)
+        );
+    }
+    let envelope = tree.envelope(args.index)?;
+    let raw = Entries::open(&data.ledger_dir())?
+        .starting_at(args.index)
+        .find_map(|e| match e {
+            Ok(e) if e.index == args.index => Some(Ok(e.payload)),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        })
+        .ok_or_else(|| anyhow!("entry {} is missing from the ledger files", args.index))??;
+    let entry = normalise_entry(&Registry::standard(), args.index, &envelope, raw)?;
+    let proof = acta_ledger::proof::inclusion_proof(&tree, args.index, checkpoint.size).map_err(
+        |e| match e {
+            acta_ledger::proof::ProofError::Source(e) => anyhow!(e),
+            other => anyhow!(other.to_string()),
+        },
+    )?;
+    let receipt = acta_ledger::receipt::InclusionReceipt {
+        index: args.index,
+        envelope,
+        proof,
+        checkpoint: note,
+    };
+    let key = data.verifier_key(None).ok();
+    let verified = key.as_ref().map(|k| {
+        receipt
+            .verify(k, Some(&entry.raw))
+            .map_err(|e| e.to_string())
+    });
+    let mut event_json = entry
+        .event
+        .as_ref()
+        .map(|e| serde_json::from_str::<Value>(&e.to_json()).unwrap_or(Value::Null));
+    if let Some(Value::Object(m)) = event_json.as_mut() {
+        m.remove("raw_data");
+    }
+    let raw_text = String::from_utf8_lossy(&entry.raw).into_owned();
+    let status = match &verified {
+        Some(Ok(_)) => format!(
+            "verified: in the {}-entry tree signed by {}, and the record matches",
+            checkpoint.size,
+            key.as_ref().map_or(String::new(), |k| k.name().to_owned())
+        ),
+        Some(Err(e)) => format!("NOT VERIFIED: {e}"),
+        None => "not checked: no verifier key in the data directory".into(),
+    };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let v = json!({
+            "index": entry.index,
+            "source": entry.source,
+            "received_at": units::timestamp(entry.received_at_ms),
+            "event": event_json,
+            "note": entry.note,
+            "raw": raw_text,
+            "receipt": receipt.to_text(),
+            "verified": matches!(verified, Some(Ok(_))),
+            "verification": status,
+        });
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+    } else {
+        writeln!(
+            out,
+            "entry {} · source {} · received {}",
+            entry.index,
+            entry.source,
+            units::timestamp(entry.received_at_ms)
+        )?;
+        writeln!(out, "\n── normalised event")?;
+        match &event_json {
+            Some(v) => writeln!(out, "{}", serde_json::to_string_pretty(v)?)?,
+            None => writeln!(
+                out,
+                "(none: {})",
+                entry.note.as_deref().unwrap_or("not an event")
+            )?,
+        }
+        writeln!(out, "\n── raw record ({} bytes)", entry.raw.len())?;
+        writeln!(out, "{raw_text}")?;
+        writeln!(out, "\n── inclusion proof ({status})")?;
+        write!(out, "{}", receipt.to_text())?;
+    }
+    Ok(if matches!(verified, Some(Err(_))) {
+        ExitCode::from(super::EXIT_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `acta export QUERY --format ndjson|csv|parquet`.
+pub fn export(data: &DataDir, args: ExportArgs) -> Result<ExitCode> {
+    let text = args.query.join(" ");
+    let a = asked(&text, &args.bounds)?;
+    let index = open(data)?;
+    let wanted = index.indices(&a.query, a.range)?;
+    let tree = TreeReader::open(&data.ledger_dir())?;
+    let Some((checkpoint, note)) = tree.latest_checkpoint()? else {
+        bail!("the ledger has no signed checkpoint yet");
+    };
+    let wanted: Vec<u64> = wanted
+        .into_iter()
+        .filter(|i| *i < checkpoint.size)
+        .collect();
+    let registry = Registry::standard();
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(p) => Box::new(BufWriter::new(
+            File::create(p).with_context(|| format!("cannot create `{}`", p.display()))?,
+        )),
+        None if args.format == ExportFormat::Parquet => {
+            bail!("--format parquet needs an output file: -o FILE")
+        }
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    };
+    let wanted_set: BTreeSet<u64> = wanted.iter().copied().collect();
+    let entries = match wanted.first() {
+        Some(first) => Entries::open(&data.ledger_dir())?.starting_at(*first),
+        None => Entries::open(&data.ledger_dir())?,
+    };
+    let mut rows = Vec::new();
+    let mut exported = 0u64;
+    if args.format == ExportFormat::Csv {
+        write_csv(&mut out, &EXPORT_COLUMNS)?;
+    }
+    for e in entries {
+        let e = e?;
+        if e.index >= checkpoint.size || exported == wanted.len() as u64 {
+            break;
+        }
+        if !wanted_set.contains(&e.index) {
+            continue;
+        }
+        let entry = normalise_entry(&registry, e.index, &e.envelope, e.payload)?;
+        match args.format {
+            ExportFormat::Ndjson => {
+                let event = entry
+                    .event
+                    .as_ref()
+                    .map(|ev| serde_json::from_str::<Value>(&ev.to_json()).unwrap_or(Value::Null));
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"index": entry.index, "source": entry.source, "event": event})
+                )?;
+            }
+            ExportFormat::Csv => {
+                let row = crate::store::Prepared::new(
+                    &entry.source,
+                    entry.event.as_ref(),
+                    entry.received_at_ms,
+                )
+                .row;
+                write_csv(
+                    &mut out,
+                    &[
+                        entry.index.to_string(),
+                        units::timestamp(row.time),
+                        row.source.clone(),
+                        row.actor.clone().unwrap_or_default(),
+                        row.action.clone().unwrap_or_default(),
+                        row.service.clone().unwrap_or_default(),
+                        row.resource().unwrap_or_default().to_owned(),
+                        row.outcome.to_owned(),
+                        row.ip.clone().unwrap_or_default(),
+                        row.account.clone().unwrap_or_default(),
+                        row.region.clone().unwrap_or_default(),
+                    ],
+                )?;
+            }
+            ExportFormat::Parquet => rows.push(entry),
+        }
+        exported += 1;
+    }
+    if args.format == ExportFormat::Parquet {
+        bail!("parquet export is not available yet");
+    }
+    out.flush()?;
+    let note_text = note;
+    if let Some(p) = &args.output {
+        let side = p.with_extension(
+            p.extension()
+                .map(|e| format!("{}.checkpoint", e.to_string_lossy()))
+                .unwrap_or_else(|| "checkpoint".into()),
+        );
+        std::fs::write(&side, note_text.as_bytes())
+            .with_context(|| format!("cannot write `{}`", side.display()))?;
+        eprintln!(
+            "exported {} events to {} against checkpoint {} ({}), saved beside it as {}",
+            units::count(exported),
+            p.display(),
+            units::count(checkpoint.size),
+            checkpoint.root,
+            side.display()
+        );
+    } else {
+        eprintln!(
+            "exported {} events against checkpoint {} ({})",
+            units::count(exported),
+            units::count(checkpoint.size),
+            checkpoint.root
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+const EXPORT_COLUMNS: [&str; 11] = [
+    "index", "time", "source", "actor", "action", "service", "resource", "outcome", "ip",
+    "account", "region",
+];
+
+/// `acta reindex`.
+pub fn reindex(data: &DataDir, args: ReindexArgs) -> Result<ExitCode> {
+    if !data.has_ledger() {
+        bail!("no ledger in `{}`", data.root().display());
+    }
+    let dir = index_dir(data.root());
+    let full_text = match args.full_text.as_deref() {
+        Some(s) => Some(s.parse().map_err(|e: String| anyhow!("--full-text: {e}"))?),
+        None => Index::open(&dir, None).ok().map(|i| i.full_text()),
+    };
+    Index::clear(&dir)?;
+    let started = std::time::Instant::now();
+    let mut store = Store::open(data.root(), full_text)?;
+    let n = store.catch_up(
+        &data.ledger_dir(),
+        &Registry::standard(),
+        &super::progress_bar(
+            None,
+            args.quiet,
+            "{spinner} reindexing {pos}/{len} entries [{bar:30}] {per_sec} eta {eta}",
+        ),
+    )?;
+    store.close()?;
+    println!(
+        "indexed {} entries in {} ({})",
+        units::count(n),
+        units::duration(started.elapsed()),
+        units::rate(n, started.elapsed())
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_csv<S: AsRef<str>>(out: &mut dyn Write, cells: &[S]) -> Result<()> {
+    let line: Vec<String> = cells
+        .iter()
+        .map(|c| {
+            let c = c.as_ref();
+            if c.contains([',', '"', '\n', '\r']) {
+                format!("\"{}\"", c.replace('"', "\"\""))
+            } else {
+                c.to_owned()
+            }
+        })
+        .collect();
+    writeln!(out, "{}", line.join(","))?;
+    Ok(())
+}
+
+/// Longest cell shown in a terminal table, in characters.
+const MAX_CELL: usize = 60;
+
+fn write_table(out: &mut dyn Write, columns: &[&str], rows: &[Vec<String>]) -> Result<()> {
+    let cut = |s: &str| -> String {
+        let one_line: String = s
+            .chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        if one_line.chars().count() > MAX_CELL {
+            let mut t: String = one_line.chars().take(MAX_CELL - 1).collect();
+            t.push('…');
+            t
+        } else {
+            one_line
+        }
+    };
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| cut(c)).collect())
+        .collect();
+    let mut widths: Vec<usize> = columns.iter().map(|c| c.chars().count()).collect();
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| -> String {
+        let mut s = String::new();
+        for (i, (c, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(c);
+                s.push_str(&" ".repeat(w.saturating_sub(c.chars().count()) + 2));
+            }
+        }
+        s.trim_end().to_owned()
+    };
+    writeln!(
+        out,
+        "{}",
+        line(columns.iter().map(|c| c.to_uppercase()).collect())
+    )?;
+    for r in rows {
+        writeln!(out, "{}", line(r))?;
+    }
+    Ok(())
+}
