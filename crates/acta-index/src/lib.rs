@@ -6,5 +6,6 @@
 //! answers searches, timelines and counts.
 
 pub mod row;
+pub mod segment;
 
 pub use row::Row;
