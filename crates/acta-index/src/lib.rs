@@ -7,6 +7,7 @@
 
 pub mod index;
 pub mod row;
+pub mod segment;
 
 pub use index::{FullText, Hit, Index, IndexError, StatField, StatRow, TimeRange, WhoRow, Writer};
 pub use row::Row;
