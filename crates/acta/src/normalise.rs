@@ -51,6 +51,8 @@ pub struct Done {
     pub events: Vec<Option<Range<usize>>>,
     /// Per record, its row.
     pub rows: Vec<Prepared>,
+    /// When the batch was received (epoch ms).
+    pub received_at_ms: i64,
     /// Records stored but not normalised (base events), by reason.
     pub flagged: BTreeMap<String, u64>,
     /// Records recognised as no event of their own, by reason.
@@ -177,6 +179,7 @@ pub fn normalise(registry: &Registry, job: Job) -> Done {
         json,
         events,
         rows,
+        received_at_ms: job.received_at_ms,
         flagged,
         not_events,
         formats,

@@ -1,14 +1,18 @@
 //! The investigation store: `<data-dir>/index/`.
 //!
 //! Derived data, rebuilt from the ledger whenever it lags (and from scratch by `acta reindex`):
-//! the search index of every ledger entry (`index/search/`). The index records in each commit the
-//! ledger index up to which it is complete; entries after that are normalised again from the
-//! ledger when the store is opened, so a crash loses nothing that the ledger acknowledged.
+//! the search index of every ledger entry (`index/search/`) and sealed Parquet segments holding
+//! each entry's investigation fields and raw record (`index/segments/`). The index records in
+//! each commit the ledger index up to which it is complete; segments are sealed when a writer
+//! closes (and every million rows), and cover consecutive entries from 0. Whatever either lacks
+//! is normalised again from the ledger when the store is opened, so a crash loses nothing the
+//! ledger acknowledged.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use acta_event::Event;
+use acta_index::segment::SegmentWriter;
 use acta_index::{FullText, Index, Row, Writer};
 use acta_ingest::formats::{Choice, Format, Record, Registry};
 use acta_ledger::Envelope;
@@ -23,9 +27,22 @@ const WRITER_HEAP: usize = 128 << 20;
 /// Longest the newest entries wait before they are searchable during a long ingest.
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
 
-/// Where the investigation store lives in a data directory.
+/// Rows per sealed segment at most (a writer that closes seals a shorter one).
+const SEGMENT_ROWS: usize = 1 << 20;
+
+/// The investigation store of a data directory.
+pub fn store_dir(root: &Path) -> PathBuf {
+    root.join("index")
+}
+
+/// Where the search index lives in a data directory.
 pub fn index_dir(root: &Path) -> PathBuf {
-    root.join("index").join("search")
+    store_dir(root).join("search")
+}
+
+/// Where the sealed segments live in a data directory.
+pub fn segments_dir(root: &Path) -> PathBuf {
+    store_dir(root).join("segments")
 }
 
 /// What the index needs of one stored record, prepared on the normaliser threads.
@@ -69,7 +86,8 @@ impl Prepared {
 /// The store, open for writing.
 pub struct Store {
     writer: Writer,
-    /// Ledger index after the last entry added.
+    segments: SegmentWriter,
+    /// Ledger index after the last entry added to the index.
     next: u64,
     /// Ledger index up to which the last commit is complete.
     committed: u64,
@@ -84,8 +102,12 @@ impl Store {
             .with_context(|| format!("cannot open the search index in `{}`", dir.display()))?;
         let writer = index.writer(WRITER_HEAP)?;
         let next = index.next()?;
+        let seg_dir = segments_dir(root);
+        let segments = SegmentWriter::new(&seg_dir)
+            .with_context(|| format!("cannot open the segments in `{}`", seg_dir.display()))?;
         Ok(Store {
             writer,
+            segments,
             next,
             committed: next,
             last_commit: Instant::now(),
@@ -95,9 +117,9 @@ impl Store {
     /// Adds the rows of a batch stored as ledger entries `first..`; commits when the last commit
     /// is older than a second, so that a long ingest is searchable as it goes.
     pub fn append(&mut self, first: u64, done: &Done) -> Result<()> {
-        if first != self.next {
+        if first != self.next || self.segments.next().is_some_and(|n| n != first) {
             return Err(anyhow!(
-                "search index out of step: has entries up to {}, given a batch from {first}",
+                "investigation store out of step: has entries up to {}, given a batch from {first}",
                 self.next
             ));
         }
@@ -105,11 +127,32 @@ impl Store {
             let mut row = p.row.clone();
             row.index = first + i as u64;
             let raw = done.data.get(span.clone()).unwrap_or_default();
-            self.writer.add(&row, &[p.detail.as_str()], raw)?;
+            self.add(&row, &p.detail, done.received_at_ms, raw, true)?;
         }
         self.next = first + done.rows.len() as u64;
         if self.last_commit.elapsed() >= COMMIT_EVERY {
             self.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Adds one row to the segments and, when `index`, to the search index.
+    fn add(
+        &mut self,
+        row: &Row,
+        detail: &str,
+        received_at_ms: i64,
+        raw: &[u8],
+        index: bool,
+    ) -> Result<()> {
+        if index {
+            self.writer.add(row, &[detail], raw)?;
+        }
+        if self.segments.next().is_none_or(|n| n == row.index) {
+            self.segments.push(row, received_at_ms, raw)?;
+            if self.segments.len() >= SEGMENT_ROWS {
+                self.segments.seal()?;
+            }
         }
         Ok(())
     }
@@ -124,9 +167,10 @@ impl Store {
         Ok(())
     }
 
-    /// Commits and waits for background merges.
+    /// Commits, seals the rows not yet in a segment, and waits for background merges.
     pub fn close(mut self) -> Result<()> {
         self.commit()?;
+        self.segments.seal()?;
         self.writer.finish()?;
         Ok(())
     }
@@ -145,14 +189,17 @@ impl Store {
             Err(e) => return Err(e.into()),
         };
         let len = entries.len();
-        if len <= self.next {
+        // Segments cover entries from 0 on; a fresh segment directory starts there.
+        let seg_next = self.segments.next().unwrap_or(0);
+        let start = self.next.min(seg_next);
+        if len <= self.next && len <= seg_next {
             return Ok(0);
         }
-        progress.set_length(len - self.next);
+        progress.set_length(len - start);
         let mut done = 0u64;
-        for entry in entries.starting_at(self.next) {
+        for entry in entries.starting_at(start) {
             let entry = entry?;
-            if entry.index < self.next {
+            if entry.index < start {
                 continue;
             }
             let env = Envelope::decode(&entry.envelope)
@@ -172,9 +219,11 @@ impl Store {
             let p = Prepared::new(env.source, n.event.as_deref(), received_at_ms);
             let mut row = p.row;
             row.index = entry.index;
-            self.writer
-                .add(&row, &[p.detail.as_str()], &entry.payload)?;
-            self.next = entry.index + 1;
+            let to_index = entry.index >= self.next;
+            self.add(&row, &p.detail, received_at_ms, &entry.payload, to_index)?;
+            if to_index {
+                self.next = entry.index + 1;
+            }
             done += 1;
             progress.inc(1);
             if self.last_commit.elapsed() >= COMMIT_EVERY {

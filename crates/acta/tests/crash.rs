@@ -35,6 +35,8 @@ fn record(n: usize) -> String {
 struct Run {
     /// `(first entry, first record, count)` of each acknowledged batch.
     acked: Vec<(u64, u64, u64)>,
+    /// When each acknowledgement was read, from the start of the run.
+    ack_times: Vec<Duration>,
     elapsed: Duration,
     code: Option<i32>,
 }
@@ -60,6 +62,7 @@ fn ingest(data: &Path, input: &Path, kill_after: Option<Duration>) -> Run {
     let stdout = child.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut acked = Vec::new();
+        let mut times = Vec::new();
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
             // A line cut by the kill was never fully reported: ignore it.
@@ -71,8 +74,9 @@ fn ingest(data: &Path, input: &Path, kill_after: Option<Duration>) -> Run {
                 v["records"][0].as_u64().unwrap(),
                 v["entries"][1].as_u64().unwrap(),
             ));
+            times.push(started.elapsed());
         }
-        acked
+        (acked, times)
     });
     if let Some(after) = kill_after {
         #[allow(clippy::disallowed_methods)]
@@ -80,9 +84,10 @@ fn ingest(data: &Path, input: &Path, kill_after: Option<Duration>) -> Run {
         let _ = child.kill(); // SIGKILL
     }
     let status = child.wait().unwrap();
-    let acked = reader.join().unwrap();
+    let (acked, ack_times) = reader.join().unwrap();
     Run {
         acked,
+        ack_times,
         elapsed: started.elapsed(),
         code: status.code(),
     }
@@ -166,12 +171,21 @@ fn kill_9_during_ingest_loses_no_acknowledged_entry() {
     )
     .unwrap();
 
-    // One uninterrupted run measures how long an ingest takes, so kills land inside it.
+    // One uninterrupted run measures when an ingest writes and acknowledges, so kills land
+    // around that span (opening and closing the search index take time of their own).
     let calm = d.path().join("calm");
     let run = ingest(&calm, &input, None);
     assert_eq!(run.code, Some(0));
     assert_eq!(run.acked.iter().map(|a| a.2).sum::<u64>(), RECORDS as u64);
-    let window = run.elapsed.mul_f64(1.3);
+    let first_ack = run.ack_times.first().copied().unwrap_or_default();
+    let last_ack = run.ack_times.last().copied().unwrap_or(run.elapsed);
+    let window_start = first_ack.mul_f64(0.5);
+    let window = (last_ack - window_start).mul_f64(1.3);
+    eprintln!(
+        "calm run: {:?}, acknowledgements from {first_ack:?} to {last_ack:?} ({} batches)",
+        run.elapsed,
+        run.acked.len()
+    );
 
     let mut killed_mid_run = 0;
     let mut killed_mid_write = 0;
@@ -184,7 +198,7 @@ fn kill_9_during_ingest_loses_no_acknowledged_entry() {
             data = d.path().join(format!("data-{k}"));
             expected.clear();
         }
-        let after = window.mul_f64((rand() % 1000) as f64 / 1000.0);
+        let after = window_start + window.mul_f64((rand() % 1000) as f64 / 1000.0);
         let run = ingest(&data, &input, Some(after));
         if run.code.is_none() {
             killed_mid_run += 1;
@@ -217,4 +231,26 @@ fn kill_9_during_ingest_loses_no_acknowledged_entry() {
         killed_mid_write * 4 >= kills,
         "only {killed_mid_write} of {kills} kills landed between acknowledgements"
     );
+
+    // The search index is derived: after the last kill, the next search indexes whatever the
+    // ledger holds beyond it, and finds every entry exactly once.
+    let size = Entries::open(&data.join("ledger")).unwrap().len();
+    let o = Command::new(env!("CARGO_BIN_EXE_acta"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["search", "-o", "ndjson", "--limit", "1000000"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut indices: Vec<u64> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["index"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    indices.sort_unstable();
+    assert_eq!(indices, (0..size).collect::<Vec<_>>());
 }

@@ -546,3 +546,82 @@ fn show_gives_the_event_the_raw_record_and_a_verified_proof() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("does not exist"), "{}", text(&o));
 }
+
+/// The Python with DuckDB: `ACTA_TEST_PYTHON` (set by ./scripts/test), else `python3`.
+fn duckdb(script: &str, args: &[&str]) -> Value {
+    let python = std::env::var("ACTA_TEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
+    let o = Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `{python}`: {e}; ./scripts/test installs a Python with duckdb and points ACTA_TEST_PYTHON at it"));
+    assert!(
+        o.status.success(),
+        "{python}: {}\n./scripts/test installs duckdb and pyarrow (ACTA_TEST_PYTHON)",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn an_exported_parquet_file_gives_duckdb_the_counts_of_acta_stats() {
+    let d = tempfile::tempdir().unwrap();
+    for query in ["", "source:cloudtrail outcome:failure", "source:k8s-audit"] {
+        let file = d.path().join("export.parquet");
+        let o = ok(acta(
+            data(),
+            &[
+                "export",
+                query,
+                "--format",
+                "parquet",
+                "-o",
+                file.to_str().unwrap(),
+            ],
+        ));
+        assert!(text(&o).contains("against checkpoint"), "{}", text(&o));
+        let checkpoint = fs::read_to_string(d.path().join("export.parquet.checkpoint")).unwrap();
+        let got = duckdb(
+            r#"
+import duckdb, json, sys
+import pyarrow.parquet as pq
+con = duckdb.connect()
+src = "read_parquet('" + sys.argv[1].replace("'", "''") + "')"
+rows = con.execute(f"SELECT coalesce(action, ''), count(*) FROM {src} GROUP BY 1").fetchall()
+by_source = con.execute(f"SELECT source, count(*) FROM {src} GROUP BY 1").fetchall()
+meta = {k.decode(): v.decode() for k, v in pq.read_metadata(sys.argv[1]).metadata.items()}
+print(json.dumps({"by_action": dict(rows), "by_source": dict(by_source), "meta": meta}))
+"#,
+            &[file.to_str().unwrap()],
+        );
+        for (field, key) in [("action", "by_action"), ("source", "by_source")] {
+            let stats = ok(acta(
+                data(),
+                &[
+                    "stats", "--by", field, query, "-o", "ndjson", "--limit", "1000000",
+                ],
+            ));
+            let expected: BTreeMap<String, u64> = ndjson(&stats)
+                .into_iter()
+                .map(|r| {
+                    (
+                        r[field].as_str().unwrap_or_default().to_owned(),
+                        r["count"].as_u64().unwrap(),
+                    )
+                })
+                .collect();
+            let engine: BTreeMap<String, u64> = got[key]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
+                .collect();
+            assert!(!expected.is_empty());
+            assert_eq!(engine, expected, "{field} of `{query}`");
+        }
+        // The file states the checkpoint it was taken against, as the file beside it does.
+        assert_eq!(got["meta"]["acta.checkpoint"], checkpoint.as_str());
+        assert_eq!(got["meta"]["acta.query"], query);
+    }
+}

@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
+use acta_index::segment::{self, StoredRow};
 use acta_index::{Hit, Index, StatField, TimeRange};
 use acta_ingest::formats::{Choice, Format, Record, Registry};
 use acta_ledger::Envelope;
@@ -18,7 +19,7 @@ use crate::cli::{
     TimelineArgs, WhoArgs,
 };
 use crate::datadir::DataDir;
-use crate::store::{Store, index_dir};
+use crate::store::{Store, index_dir, segments_dir, store_dir};
 use crate::units;
 
 /// The query and time range of a command, checked.
@@ -83,10 +84,15 @@ fn open(data: &DataDir) -> Result<Index> {
     }
     let stored = Entries::open(&data.ledger_dir())?.len();
     let dir = index_dir(data.root());
-    let behind = match Index::open(&dir, None) {
-        Ok(index) => index.next()? < stored,
-        Err(_) => true,
-    };
+    let segments_next = segment::list(&segments_dir(data.root()))
+        .ok()
+        .and_then(|l| l.last().map(|s| s.last + 1))
+        .unwrap_or(0);
+    let behind = segments_next < stored
+        || match Index::open(&dir, None) {
+            Ok(index) => index.next()? < stored,
+            Err(_) => true,
+        };
     if behind {
         // Index what the ledger holds beyond the index, unless another acta is writing it (an
         // ingest in progress): then answer from what it has committed so far.
@@ -630,14 +636,45 @@ pub fn export(data: &DataDir, args: ExportArgs) -> Result<ExitCode> {
         .into_iter()
         .filter(|i| *i < checkpoint.size)
         .collect();
+    if args.format == ExportFormat::Parquet {
+        let Some(path) = &args.output else {
+            bail!("--format parquet needs an output file: -o FILE")
+        };
+        let mut rows: Vec<StoredRow> = Vec::with_capacity(wanted.len());
+        for seg in segment::list(&segments_dir(data.root()))? {
+            let lo = wanted.partition_point(|i| *i < seg.first);
+            let hi = wanted.partition_point(|i| *i <= seg.last);
+            if let Some(part) = wanted.get(lo..hi).filter(|p| !p.is_empty()) {
+                rows.extend(segment::read(&seg, Some(part))?);
+            }
+        }
+        if rows.len() != wanted.len() {
+            bail!(
+                "the sealed segments hold {} of the {} matching entries; `acta reindex` rebuilds them",
+                rows.len(),
+                wanted.len()
+            );
+        }
+        let metadata = vec![
+            (
+                "acta.checkpoint.size".to_owned(),
+                checkpoint.size.to_string(),
+            ),
+            (
+                "acta.checkpoint.root".to_owned(),
+                checkpoint.root.to_string(),
+            ),
+            ("acta.checkpoint".to_owned(), note.clone()),
+            ("acta.query".to_owned(), text),
+        ];
+        let n = segment::write_parquet(path, &rows, &metadata)?;
+        return finish_export(&args, n, &checkpoint, note);
+    }
     let registry = Registry::standard();
     let mut out: Box<dyn Write> = match &args.output {
         Some(p) => Box::new(BufWriter::new(
             File::create(p).with_context(|| format!("cannot create `{}`", p.display()))?,
         )),
-        None if args.format == ExportFormat::Parquet => {
-            bail!("--format parquet needs an output file: -o FILE")
-        }
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
     let wanted_set: BTreeSet<u64> = wanted.iter().copied().collect();
@@ -645,7 +682,6 @@ pub fn export(data: &DataDir, args: ExportArgs) -> Result<ExitCode> {
         Some(first) => Entries::open(&data.ledger_dir())?.starting_at(*first),
         None => Entries::open(&data.ledger_dir())?,
     };
-    let mut rows = Vec::new();
     let mut exported = 0u64;
     if args.format == ExportFormat::Csv {
         write_csv(&mut out, &EXPORT_COLUMNS)?;
@@ -659,58 +695,60 @@ pub fn export(data: &DataDir, args: ExportArgs) -> Result<ExitCode> {
             continue;
         }
         let entry = normalise_entry(&registry, e.index, &e.envelope, e.payload)?;
-        match args.format {
-            ExportFormat::Ndjson => {
-                let event = entry
-                    .event
-                    .as_ref()
-                    .map(|ev| serde_json::from_str::<Value>(&ev.to_json()).unwrap_or(Value::Null));
-                writeln!(
-                    out,
-                    "{}",
-                    json!({"index": entry.index, "source": entry.source, "event": event})
-                )?;
-            }
-            ExportFormat::Csv => {
-                let row = crate::store::Prepared::new(
-                    &entry.source,
-                    entry.event.as_ref(),
-                    entry.received_at_ms,
-                )
-                .row;
-                write_csv(
-                    &mut out,
-                    &[
-                        entry.index.to_string(),
-                        units::timestamp(row.time),
-                        row.source.clone(),
-                        row.actor.clone().unwrap_or_default(),
-                        row.action.clone().unwrap_or_default(),
-                        row.service.clone().unwrap_or_default(),
-                        row.resource().unwrap_or_default().to_owned(),
-                        row.outcome.to_owned(),
-                        row.ip.clone().unwrap_or_default(),
-                        row.account.clone().unwrap_or_default(),
-                        row.region.clone().unwrap_or_default(),
-                    ],
-                )?;
-            }
-            ExportFormat::Parquet => rows.push(entry),
+        if args.format == ExportFormat::Ndjson {
+            let event = entry
+                .event
+                .as_ref()
+                .map(|ev| serde_json::from_str::<Value>(&ev.to_json()).unwrap_or(Value::Null));
+            writeln!(
+                out,
+                "{}",
+                json!({"index": entry.index, "source": entry.source, "event": event})
+            )?;
+        } else {
+            let row = crate::store::Prepared::new(
+                &entry.source,
+                entry.event.as_ref(),
+                entry.received_at_ms,
+            )
+            .row;
+            write_csv(
+                &mut out,
+                &[
+                    entry.index.to_string(),
+                    units::timestamp(row.time),
+                    row.source.clone(),
+                    row.actor.clone().unwrap_or_default(),
+                    row.action.clone().unwrap_or_default(),
+                    row.service.clone().unwrap_or_default(),
+                    row.resource().unwrap_or_default().to_owned(),
+                    row.outcome.to_owned(),
+                    row.ip.clone().unwrap_or_default(),
+                    row.account.clone().unwrap_or_default(),
+                    row.region.clone().unwrap_or_default(),
+                ],
+            )?;
         }
         exported += 1;
     }
-    if args.format == ExportFormat::Parquet {
-        bail!("parquet export is not available yet");
-    }
     out.flush()?;
-    let note_text = note;
+    finish_export(&args, exported, &checkpoint, note)
+}
+
+/// Writes the checkpoint beside the export and says what was exported.
+fn finish_export(
+    args: &ExportArgs,
+    exported: u64,
+    checkpoint: &acta_ledger::Checkpoint,
+    note: String,
+) -> Result<ExitCode> {
     if let Some(p) = &args.output {
         let side = p.with_extension(
             p.extension()
                 .map(|e| format!("{}.checkpoint", e.to_string_lossy()))
                 .unwrap_or_else(|| "checkpoint".into()),
         );
-        std::fs::write(&side, note_text.as_bytes())
+        std::fs::write(&side, note.as_bytes())
             .with_context(|| format!("cannot write `{}`", side.display()))?;
         eprintln!(
             "exported {} events to {} against checkpoint {} ({}), saved beside it as {}",
@@ -746,7 +784,7 @@ pub fn reindex(data: &DataDir, args: ReindexArgs) -> Result<ExitCode> {
         Some(s) => Some(s.parse().map_err(|e: String| anyhow!("--full-text: {e}"))?),
         None => Index::open(&dir, None).ok().map(|i| i.full_text()),
     };
-    Index::clear(&dir)?;
+    Index::clear(&store_dir(data.root()))?;
     let started = std::time::Instant::now();
     let mut store = Store::open(data.root(), full_text)?;
     let n = store.catch_up(
