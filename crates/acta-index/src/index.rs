@@ -7,8 +7,10 @@
 //! opens a stored document. `time` (epoch milliseconds) and the ledger `index` are fast numeric
 //! fields; `ip` is an address field, so a CIDR range is a range query.
 //!
-//! Free text searches the `text` field. What it holds is a setting of the index
-//! ([`FullText`]): by default the event's own strings (cheap at ingest), or the whole raw record.
+//! Free text matches an event when any of its keyword fields (or its user agent, or its IP)
+//! equals the text, whole and ignoring case — this costs nothing more at ingest. With the index
+//! setting [`FullText::Raw`], the words of the whole raw record are indexed as well (several
+//! times the indexing cost), and free text also finds phrases anywhere in the record.
 //!
 //! The index is derived data. Each commit records, as its payload, the ledger index up to which
 //! it is complete; after a crash, the entries from there on are indexed again from the ledger.
@@ -27,7 +29,7 @@ use tantivy::query::{
     RegexQuery, TermQuery,
 };
 use tantivy::schema::{
-    FAST, Field, INDEXED, IndexRecordOption, IpAddrOptions, NumericOptions, STORED, Schema,
+    FAST, Field, INDEXED, IndexRecordOption, IpAddrOptions, NumericOptions, Schema,
     TextFieldIndexing, TextOptions,
 };
 use tantivy::tokenizer::{LowerCaser, RawTokenizer, RemoveLongFilter, TextAnalyzer, TokenStream};
@@ -50,11 +52,11 @@ const SETTINGS: &str = "acta-index.toml";
 /// What free text searches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FullText {
-    /// The event's strings: actor identifiers, action, service, resources, source, status code
-    /// and detail, message, user agent, IP. Costs little at ingest.
+    /// Whole values of the event's fields: actor identifiers, action, service, resources,
+    /// source, outcome, account, region, status code, user agent, IP. Costs nothing at ingest.
     #[default]
     Fields,
-    /// The whole raw record as well (several times the indexing cost).
+    /// The words of the whole raw record as well (several times the indexing cost).
     Raw,
     /// No free text: text terms match nothing.
     Off,
@@ -116,6 +118,7 @@ pub struct Fields {
     pub account: Field,
     pub region: Field,
     pub status_code: Field,
+    pub user_agent: Field,
     pub text: Field,
 }
 
@@ -137,9 +140,11 @@ fn schema() -> (Schema, Fields) {
             .set_tokenizer(WORDS)
             .set_index_option(IndexRecordOption::WithFreqsAndPositions),
     );
-    let number = || NumericOptions::default() | INDEXED | FAST;
+    // Columnar only: sorted and ranged over, never looked up by term (an inverted index of
+    // near-unique times would cost more than everything else).
+    let number = || NumericOptions::default() | FAST;
     let fields = Fields {
-        index: b.add_u64_field("index", number() | STORED),
+        index: b.add_u64_field("index", number()),
         time: b.add_i64_field("time", number()),
         source: b.add_text_field("source", keyword.clone()),
         class_uid: b.add_u64_field("class_uid", number()),
@@ -149,11 +154,12 @@ fn schema() -> (Schema, Fields) {
         action: b.add_text_field("action", keyword.clone()),
         service: b.add_text_field("service", keyword.clone()),
         resource: b.add_text_field("resource", shown),
-        resource_id: b.add_text_field("resource_id", ids),
+        resource_id: b.add_text_field("resource_id", ids.clone()),
         ip: b.add_ip_addr_field("ip", IpAddrOptions::default() | INDEXED | FAST),
         account: b.add_text_field("account", keyword.clone()),
         region: b.add_text_field("region", keyword.clone()),
         status_code: b.add_text_field("status_code", keyword),
+        user_agent: b.add_text_field("user_agent", ids),
         text: b.add_text_field("text", words),
     };
     (b.build(), fields)
@@ -504,13 +510,7 @@ impl Index {
                 ))
             }
             (QField::Outcome, Value::Outcome(o)) => self.keyword(self.fields.outcome, o.name()),
-            (QField::Text, Value::Exact(text)) => self.text(text),
-            (QField::Text, Value::Wildcard(pattern)) => {
-                if self.full_text == FullText::Off {
-                    return Box::new(EmptyQuery);
-                }
-                self.wildcard(self.fields.text, pattern)
-            }
+            (QField::Text, value) => self.free_text(value),
             (f, Value::Exact(v)) => match self.keyword_field(f) {
                 Some(field) => self.keyword(field, v),
                 None => Box::new(EmptyQuery),
@@ -549,11 +549,67 @@ impl Index {
         }
     }
 
-    /// Free text: the words of `text`, next to each other in that order.
-    fn text(&self, text: &str) -> Box<dyn TQuery> {
+    /// The keyword fields free text looks in.
+    fn text_fields(&self) -> [Field; 11] {
+        let f = &self.fields;
+        [
+            f.actor_id,
+            f.action,
+            f.service,
+            f.resource_id,
+            f.source,
+            f.outcome,
+            f.account,
+            f.region,
+            f.status_code,
+            f.user_agent,
+            f.text,
+        ]
+    }
+
+    /// Free text: a whole value of any keyword field, or (raw mode) words of the raw record.
+    fn free_text(&self, value: &Value) -> Box<dyn TQuery> {
         if self.full_text == FullText::Off {
             return Box::new(EmptyQuery);
         }
+        let mut any: Vec<(Occur, Box<dyn TQuery>)> = Vec::new();
+        for field in self.text_fields() {
+            if field == self.fields.text {
+                continue;
+            }
+            let q = match value {
+                Value::Exact(v) => self.keyword(field, v),
+                Value::Wildcard(p) => self.wildcard(field, p),
+                _ => continue,
+            };
+            any.push((Occur::Should, q));
+        }
+        if let Value::Exact(v) = value
+            && let Some(ip) = parse_ip(v)
+        {
+            any.push((
+                Occur::Should,
+                Box::new(TermQuery::new(
+                    Term::from_field_ip_addr(self.fields.ip, ipv6(ip)),
+                    IndexRecordOption::Basic,
+                )),
+            ));
+        }
+        if self.full_text == FullText::Raw {
+            any.push((
+                Occur::Should,
+                match value {
+                    Value::Exact(v) => self.words(v),
+                    Value::Wildcard(p) => self.wildcard(self.fields.text, p),
+                    _ => Box::new(EmptyQuery),
+                },
+            ));
+        }
+        Box::new(BooleanQuery::new(any))
+    }
+
+    /// The words of `text` next to each other in that order, in the raw record.
+    fn words(&self, text: &str) -> Box<dyn TQuery> {
         let mut analyzer = match self.index.tokenizers().get(WORDS) {
             Some(a) => a,
             None => return Box::new(EmptyQuery),
@@ -807,34 +863,16 @@ impl Writer {
         if let Some(ip) = row.ip.as_deref().and_then(parse_ip) {
             doc.add_ip_addr(f.ip, ipv6(ip));
         }
-        if self.full_text != FullText::Off {
+        if let Some(ua) = &row.user_agent {
+            doc.add_text(f.user_agent, bounded(ua));
+        }
+        if self.full_text == FullText::Raw {
             self.text.clear();
-            let parts = row
-                .actor_ids
-                .iter()
-                .chain(&row.resources)
-                .map(String::as_str)
-                .chain(
-                    [
-                        &row.action,
-                        &row.service,
-                        &row.status_code,
-                        &row.ip,
-                        &row.user_agent,
-                    ]
-                    .into_iter()
-                    .flatten()
-                    .map(String::as_str),
-                )
-                .chain([row.source.as_str(), row.outcome])
-                .chain(detail.iter().copied());
-            for p in parts {
-                self.text.push_str(p);
+            for d in detail {
+                self.text.push_str(d);
                 self.text.push('\n');
             }
-            if self.full_text == FullText::Raw {
-                self.text.push_str(&String::from_utf8_lossy(raw));
-            }
+            self.text.push_str(&String::from_utf8_lossy(raw));
             doc.add_text(f.text, &self.text);
         }
         self.writer.add_document(doc)?;

@@ -320,7 +320,7 @@ impl Stages<'_> {
         summary: &mut Summary,
         opts: &mut Options,
     ) -> Result<()> {
-        let Some(p) = self.pending.pop_front() else {
+        let Some(mut p) = self.pending.pop_front() else {
             return Ok(());
         };
         let receipt = p.ticket.wait()?;
@@ -328,7 +328,7 @@ impl Stages<'_> {
             store: Some(store), ..
         } = &mut self.sink
         {
-            store.append(receipt.first, &p.done)?;
+            store.append(receipt.first, &mut p.done)?;
         }
         summary.ack_latencies.push(
             receipt

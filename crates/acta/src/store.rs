@@ -9,6 +9,8 @@
 //! ledger acknowledged.
 
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use acta_event::Event;
@@ -23,7 +25,7 @@ use indicatif::ProgressBar;
 use crate::normalise::Done;
 
 /// Memory the index writer may buffer before it flushes a segment.
-const WRITER_HEAP: usize = 128 << 20;
+const WRITER_HEAP: usize = 64 << 20;
 /// Longest the newest entries wait before they are searchable during a long ingest.
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
 
@@ -83,10 +85,108 @@ impl Prepared {
     }
 }
 
+/// Rows on their way to the segment writer.
+#[derive(Default)]
+struct SegmentBatch {
+    rows: Vec<Row>,
+    received_at_ms: Vec<i64>,
+    raw: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+/// Rows handed to the segment thread at a time.
+const SEGMENT_BATCH: usize = 8192;
+
+/// The thread encoding segments, off the ingest path: Parquet encoding and compression cost
+/// about as much as the rest of indexing.
+struct SegmentSink {
+    tx: Option<SyncSender<SegmentBatch>>,
+    handle: Option<JoinHandle<Result<()>>>,
+    /// Ledger index the next row must have.
+    next: u64,
+    batch: SegmentBatch,
+}
+
+impl SegmentSink {
+    fn start(mut writer: SegmentWriter) -> SegmentSink {
+        let next = writer.next().unwrap_or(0);
+        let (tx, rx): (SyncSender<SegmentBatch>, Receiver<SegmentBatch>) = sync_channel(2);
+        let handle = std::thread::Builder::new()
+            .name("acta-segments".into())
+            .spawn(move || -> Result<()> {
+                for b in rx {
+                    let mut start = 0;
+                    for ((row, at), end) in b.rows.iter().zip(&b.received_at_ms).zip(&b.ends) {
+                        writer.push(row, *at, b.raw.get(start..*end).unwrap_or_default())?;
+                        start = *end;
+                        if writer.len() >= SEGMENT_ROWS {
+                            writer.seal()?;
+                        }
+                    }
+                }
+                writer.seal()?;
+                Ok(())
+            })
+            .ok();
+        SegmentSink {
+            tx: Some(tx),
+            handle,
+            next,
+            batch: SegmentBatch::default(),
+        }
+    }
+
+    fn push(&mut self, row: Row, received_at_ms: i64, raw: &[u8]) -> Result<()> {
+        if row.index != self.next {
+            return Ok(());
+        }
+        self.next += 1;
+        self.batch.rows.push(row);
+        self.batch.received_at_ms.push(received_at_ms);
+        self.batch.raw.extend_from_slice(raw);
+        self.batch.ends.push(self.batch.raw.len());
+        if self.batch.rows.len() >= SEGMENT_BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.batch.rows.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::take(&mut self.batch);
+        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(batch).is_ok());
+        if !sent {
+            // The thread stopped on an error: report it.
+            return self.finish().and(Err(anyhow!("the segment writer stopped")));
+        }
+        Ok(())
+    }
+
+    /// Seals what is buffered and waits for the thread.
+    fn finish(&mut self) -> Result<()> {
+        if self.tx.is_some() && !self.batch.rows.is_empty() {
+            let batch = std::mem::take(&mut self.batch);
+            if let Some(tx) = &self.tx {
+                let _ = tx.send(batch);
+            }
+        }
+        self.tx = None;
+        match self.handle.take() {
+            Some(h) => h
+                .join()
+                .map_err(|_| anyhow!("the segment writer thread panicked"))?
+                .context("cannot write the sealed segments"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The store, open for writing.
 pub struct Store {
     writer: Writer,
-    segments: SegmentWriter,
+    segments: SegmentSink,
     /// Ledger index after the last entry added to the index.
     next: u64,
     /// Ledger index up to which the last commit is complete.
@@ -107,7 +207,7 @@ impl Store {
             .with_context(|| format!("cannot open the segments in `{}`", seg_dir.display()))?;
         Ok(Store {
             writer,
-            segments,
+            segments: SegmentSink::start(segments),
             next,
             committed: next,
             last_commit: Instant::now(),
@@ -116,45 +216,41 @@ impl Store {
 
     /// Adds the rows of a batch stored as ledger entries `first..`; commits when the last commit
     /// is older than a second, so that a long ingest is searchable as it goes.
-    pub fn append(&mut self, first: u64, done: &Done) -> Result<()> {
-        if first != self.next || self.segments.next().is_some_and(|n| n != first) {
+    pub fn append(&mut self, first: u64, done: &mut Done) -> Result<()> {
+        if first != self.next || self.segments.next != first {
             return Err(anyhow!(
                 "investigation store out of step: has entries up to {}, given a batch from {first}",
                 self.next
             ));
         }
-        for (i, (p, span)) in done.rows.iter().zip(&done.spans).enumerate() {
-            let mut row = p.row.clone();
+        let rows = std::mem::take(&mut done.rows);
+        let count = rows.len() as u64;
+        for (i, (p, span)) in rows.into_iter().zip(&done.spans).enumerate() {
+            let mut row = p.row;
             row.index = first + i as u64;
             let raw = done.data.get(span.clone()).unwrap_or_default();
-            self.add(&row, &p.detail, done.received_at_ms, raw, true)?;
+            self.add(row, &p.detail, done.received_at_ms, raw, true)?;
         }
-        self.next = first + done.rows.len() as u64;
+        self.next = first + count;
         if self.last_commit.elapsed() >= COMMIT_EVERY {
             self.commit()?;
         }
         Ok(())
     }
 
-    /// Adds one row to the segments and, when `index`, to the search index.
+    /// Adds one row to the search index (when `index`) and to the segments (when they lack it).
     fn add(
         &mut self,
-        row: &Row,
+        row: Row,
         detail: &str,
         received_at_ms: i64,
         raw: &[u8],
         index: bool,
     ) -> Result<()> {
         if index {
-            self.writer.add(row, &[detail], raw)?;
+            self.writer.add(&row, &[detail], raw)?;
         }
-        if self.segments.next().is_none_or(|n| n == row.index) {
-            self.segments.push(row, received_at_ms, raw)?;
-            if self.segments.len() >= SEGMENT_ROWS {
-                self.segments.seal()?;
-            }
-        }
-        Ok(())
+        self.segments.push(row, received_at_ms, raw)
     }
 
     /// Makes every entry added so far durable and searchable.
@@ -170,7 +266,7 @@ impl Store {
     /// Commits, seals the rows not yet in a segment, and waits for background merges.
     pub fn close(mut self) -> Result<()> {
         self.commit()?;
-        self.segments.seal()?;
+        self.segments.finish()?;
         self.writer.finish()?;
         Ok(())
     }
@@ -190,7 +286,7 @@ impl Store {
         };
         let len = entries.len();
         // Segments cover entries from 0 on; a fresh segment directory starts there.
-        let seg_next = self.segments.next().unwrap_or(0);
+        let seg_next = self.segments.next;
         let start = self.next.min(seg_next);
         if len <= self.next && len <= seg_next {
             return Ok(0);
@@ -220,7 +316,7 @@ impl Store {
             let mut row = p.row;
             row.index = entry.index;
             let to_index = entry.index >= self.next;
-            self.add(&row, &p.detail, received_at_ms, &entry.payload, to_index)?;
+            self.add(row, &p.detail, received_at_ms, &entry.payload, to_index)?;
             if to_index {
                 self.next = entry.index + 1;
             }
