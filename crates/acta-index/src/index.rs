@@ -1018,6 +1018,9 @@ struct StatsSegment {
     interval: Option<i64>,
     counts: HashMap<(Vec<Option<u64>>, Option<i64>), u64>,
     key: Vec<Vec<Option<u64>>>,
+    /// Counts by term ordinal (the last slot: no value), when counting by one field and no
+    /// interval — the common case, kept off the hash map.
+    dense: Option<Vec<u64>>,
 }
 
 impl Collector for StatsCollector {
@@ -1031,12 +1034,20 @@ impl Collector for StatsCollector {
             .iter()
             .map(|f| ff.str(f.column()))
             .collect::<tantivy::Result<Vec<_>>>()?;
+        let dense = match (columns.as_slice(), self.interval) {
+            ([col], None) => {
+                let terms = col.as_ref().map_or(0, |c| c.num_terms());
+                Some(vec![0u64; terms + 1])
+            }
+            _ => None,
+        };
         Ok(StatsSegment {
             columns,
             time: ff.i64("time")?,
             interval: self.interval,
             counts: HashMap::new(),
             key: Vec::new(),
+            dense,
         })
     }
 
@@ -1062,6 +1073,22 @@ impl SegmentCollector for StatsSegment {
     type Fruit = HashMap<StatKey, u64>;
 
     fn collect(&mut self, doc: DocId, _: Score) {
+        if let Some(dense) = self.dense.as_mut() {
+            let none = dense.len() - 1;
+            let mut any = false;
+            if let Some(Some(col)) = self.columns.first() {
+                for ord in col.term_ords(doc) {
+                    any = true;
+                    if let Some(slot) = usize::try_from(ord).ok().and_then(|o| dense.get_mut(o)) {
+                        *slot += 1;
+                    }
+                }
+            }
+            if !any && let Some(slot) = dense.get_mut(none) {
+                *slot += 1;
+            }
+            return;
+        }
         let bucket = self.interval.map(|i| {
             let t = self.time.first(doc).unwrap_or_default();
             t.div_euclid(i) * i
@@ -1098,7 +1125,14 @@ impl SegmentCollector for StatsSegment {
         }
     }
 
-    fn harvest(self) -> HashMap<StatKey, u64> {
+    fn harvest(mut self) -> HashMap<StatKey, u64> {
+        if let Some(dense) = self.dense.take() {
+            let none = dense.len() - 1;
+            for (ord, count) in dense.into_iter().enumerate().filter(|(_, c)| *c > 0) {
+                let key = if ord == none { None } else { Some(ord as u64) };
+                *self.counts.entry((vec![key], None)).or_insert(0) += count;
+            }
+        }
         let mut out: HashMap<StatKey, u64> = HashMap::with_capacity(self.counts.len());
         let mut s = String::new();
         for ((ords, bucket), count) in self.counts {

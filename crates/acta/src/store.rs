@@ -159,7 +159,9 @@ impl SegmentSink {
         let sent = self.tx.as_ref().is_some_and(|tx| tx.send(batch).is_ok());
         if !sent {
             // The thread stopped on an error: report it.
-            return self.finish().and(Err(anyhow!("the segment writer stopped")));
+            return self
+                .finish()
+                .and(Err(anyhow!("the segment writer stopped")));
         }
         Ok(())
     }

@@ -193,6 +193,7 @@ fn print_hits(hits: &[Hit], form: Form, out: &mut dyn Write) -> Result<()> {
             write_table(out, &HIT_COLUMNS, &rows)?;
         }
     }
+    out.flush()?;
     Ok(())
 }
 
@@ -869,5 +870,7 @@ fn write_table(out: &mut dyn Write, columns: &[&str], rows: &[Vec<String>]) -> R
     for r in rows {
         writeln!(out, "{}", line(r))?;
     }
+    // Before any summary on standard error.
+    out.flush()?;
     Ok(())
 }
