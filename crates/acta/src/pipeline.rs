@@ -25,7 +25,7 @@ use crate::store::Store;
 
 /// Batches handed to the ledger and not yet acknowledged, by default: enough that framing and
 /// normalising go on while the ledger syncs earlier batches.
-pub const IN_FLIGHT: usize = 8;
+pub const IN_FLIGHT: usize = 4;
 
 /// How to ingest.
 pub struct Options {
@@ -206,7 +206,7 @@ pub fn run(sink: Sink<'_>, inputs: &[PathBuf], mut opts: Options) -> Result<Summ
                 ordinal += count;
                 // Enough batches queued that every worker stays busy while this thread waits on
                 // the ledger: move the oldest on.
-                while stages.normalising.len() > 2 * opts.threads + 2 {
+                while stages.normalising.len() > opts.threads + 1 {
                     stages.advance(&names, &mut summary, &mut opts)?;
                 }
             }
