@@ -65,7 +65,7 @@ pub const ROW_GROUP_ROWS: usize = 65_536;
 
 /// A row group is written early once its buffered values reach this many bytes, so that large
 /// raw records keep memory bounded too.
-const ROW_GROUP_BYTES: usize = 64 << 20;
+const ROW_GROUP_BYTES: usize = 16 << 20;
 
 /// zstd level of every column. On CloudTrail-like records (the segment size test), level 1 gave
 /// 203 bytes per row, level 3 215 at about the same speed, level 6 202 at 60% more write time.

@@ -95,7 +95,7 @@ struct SegmentBatch {
 }
 
 /// Rows handed to the segment thread at a time.
-const SEGMENT_BATCH: usize = 8192;
+const SEGMENT_BATCH: usize = 4096;
 
 /// The thread encoding segments, off the ingest path: Parquet encoding and compression cost
 /// about as much as the rest of indexing.
@@ -110,7 +110,7 @@ struct SegmentSink {
 impl SegmentSink {
     fn start(mut writer: SegmentWriter) -> SegmentSink {
         let next = writer.next().unwrap_or(0);
-        let (tx, rx): (SyncSender<SegmentBatch>, Receiver<SegmentBatch>) = sync_channel(2);
+        let (tx, rx): (SyncSender<SegmentBatch>, Receiver<SegmentBatch>) = sync_channel(1);
         let handle = std::thread::Builder::new()
             .name("acta-segments".into())
             .spawn(move || -> Result<()> {
