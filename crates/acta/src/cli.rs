@@ -92,6 +92,12 @@ pub enum Command {
         command: KeyCommand,
     },
 
+    /// Work with Sigma detection rules.
+    Rules {
+        #[command(subcommand)]
+        command: RulesCommand,
+    },
+
     /// Measure acta on generated CloudTrail-shaped events.
     Bench {
         #[command(subcommand)]
@@ -190,6 +196,19 @@ pub struct ProofArgs {
     /// With --verify: the original record, to check that the receipt is for exactly these bytes.
     #[arg(long, value_name = "FILE", requires = "verify")]
     pub record: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Load every Sigma rule (`*.yml`, `*.yaml`) under DIR and report each one that cannot be
+    /// used, with its file, line and reason; then count the usable rules per acta source.
+    ///
+    /// Exits 0 when every rule is usable, 1 when some are not.
+    Test {
+        /// The directory of rules, read recursively.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

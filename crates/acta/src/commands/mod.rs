@@ -6,13 +6,14 @@ mod ingest;
 mod investigate;
 mod key;
 mod proof;
+mod rules;
 mod verify;
 
 use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::cli::{BenchCommand, Cli, Command, KeyCommand};
+use crate::cli::{BenchCommand, Cli, Command, KeyCommand, RulesCommand};
 use crate::datadir::DataDir;
 
 /// Exit status when a check fails (verification, receipt).
@@ -37,6 +38,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Key {
             command: KeyCommand::Show,
         } => key::show(&data),
+        Command::Rules {
+            command: RulesCommand::Test { dir },
+        } => rules::test(&dir),
         Command::Bench {
             command: BenchCommand::Ingest(args),
         } => bench::ingest(&data, args),
