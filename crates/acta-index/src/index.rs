@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use acta_query::{Expr, Field as QField, Query, Value};
 use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
 use tantivy::columnar::StrColumn;
+use tantivy::indexer::LogMergePolicy;
 use tantivy::query::{
     AllQuery, BooleanQuery, EmptyQuery, Occur, PhraseQuery, Query as TQuery, RangeQuery,
     RegexQuery, TermQuery,
@@ -46,6 +47,8 @@ const KEYWORD: &str = "acta_keyword";
 const WORDS: &str = "default";
 /// Longest keyword indexed, in bytes (Tantivy's own limit is 64 KiB); longer values are cut.
 const MAX_KEYWORD: usize = 4096;
+/// Largest segment (in documents) that merges still combine with others.
+const MAX_MERGED_DOCS: usize = 2_000_000;
 /// File recording the index settings beside Tantivy's own files.
 const SETTINGS: &str = "acta-index.toml";
 
@@ -410,6 +413,11 @@ impl Index {
         let writer = self
             .index
             .writer_with_num_threads(threads, heap_bytes.max((threads * 16) << 20))?;
+        // Merged segments stay at a few million documents: merging ever larger ones during a
+        // long ingest costs memory that grows with the index, for no gain in query time.
+        let mut merges = LogMergePolicy::default();
+        merges.set_max_docs_before_merge(MAX_MERGED_DOCS);
+        writer.set_merge_policy(Box::new(merges));
         Ok(Writer {
             writer,
             fields: self.fields.clone(),
