@@ -92,6 +92,14 @@ pub enum Command {
         command: KeyCommand,
     },
 
+    /// Evaluate Sigma rules over files, storing nothing: one line per (rule, record) match.
+    ///
+    /// Records are framed as `acta ingest` frames them (lines, JSON arrays, `{"Records":[…]}`,
+    /// Kubernetes `EventList`s); each file's acta source is its detected format (`--source`
+    /// overrides), and a rule applies to the sources its `logsource` names. `index` is the
+    /// 0-based number of the record within its file.
+    Detect(DetectArgs),
+
     /// Work with Sigma detection rules.
     Rules {
         #[command(subcommand)]
@@ -433,4 +441,31 @@ pub struct ReindexArgs {
     /// Do not show a progress bar.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// Directory of Sigma rules, read recursively (e.g. `rules/sigma`).
+    #[arg(long, value_name = "DIR")]
+    pub rules: PathBuf,
+
+    /// The acta source of every file (`cloudtrail`, `k8s-audit`, `syslog`…), instead of each
+    /// file's detected format.
+    #[arg(long, value_name = "NAME")]
+    pub source: Option<String>,
+
+    /// Files to evaluate (`-` for standard input).
+    #[arg(required = true, value_name = "FILE")]
+    pub inputs: Vec<PathBuf>,
+
+    /// Output form: `ndjson` (one `{"rule","title","level","file","index"}` a match) or `table`.
+    #[arg(short, long, value_enum, default_value_t = DetectForm::Table)]
+    pub output: DetectForm,
+}
+
+/// How `acta detect` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DetectForm {
+    Table,
+    Ndjson,
 }

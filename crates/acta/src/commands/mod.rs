@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_query;
+mod detect;
 mod ingest;
 mod investigate;
 mod key;
@@ -38,6 +39,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Key {
             command: KeyCommand::Show,
         } => key::show(&data),
+        Command::Detect(args) => detect::run(args),
         Command::Rules {
             command: RulesCommand::Test { dir },
         } => rules::test(&dir),
