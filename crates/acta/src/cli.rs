@@ -137,6 +137,12 @@ pub struct IngestArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Store in the ledger only, leaving the search index and segments behind: for bulk loads
+    /// at the ledger's full speed. The next command that searches (or `acta reindex`) indexes
+    /// what is missing.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub no_index: bool,
+
     /// With --dry-run: output form. `ndjson` prints one event a line; `summary` only the counts.
     #[arg(short, long, value_enum, default_value_t = OutputForm::Ndjson, requires = "dry_run")]
     pub output: OutputForm,

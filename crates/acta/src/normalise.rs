@@ -36,8 +36,10 @@ pub struct Job {
 pub enum Output {
     /// Events as JSON, with `raw_data`, one for every record (dry runs).
     Print,
-    /// Index rows (ingest into the ledger).
+    /// Index rows (ingest into the ledger and the investigation store).
     Rows,
+    /// Nothing but the counts of formats and reasons (ingest into the ledger alone).
+    Count,
 }
 
 /// A normalised batch: the job's data back, and per record its event as JSON ([`Output::Print`])
@@ -122,7 +124,11 @@ pub fn normalise(registry: &Registry, job: Job) -> Done {
     let print = job.output == Output::Print;
     let mut json = Vec::with_capacity(if print { job.data.len() * 2 } else { 0 });
     let mut events = Vec::with_capacity(if print { job.spans.len() } else { 0 });
-    let mut rows = Vec::with_capacity(if print { 0 } else { job.spans.len() });
+    let mut rows = Vec::with_capacity(if job.output == Output::Rows {
+        job.spans.len()
+    } else {
+        0
+    });
     let mut flagged = BTreeMap::new();
     let mut not_events = BTreeMap::new();
     let mut formats = BTreeMap::new();
@@ -149,11 +155,13 @@ pub fn normalise(registry: &Registry, job: Job) -> Done {
             *formats.entry(f).or_insert(0) += 1;
         }
         if !print {
-            rows.push(Prepared::new(
-                &job.source,
-                n.event.as_deref(),
-                job.received_at_ms,
-            ));
+            if job.output == Output::Rows {
+                rows.push(Prepared::new(
+                    &job.source,
+                    n.event.as_deref(),
+                    job.received_at_ms,
+                ));
+            }
             continue;
         }
         // A dry run prints one line for every record: a record that is no event of its own shows

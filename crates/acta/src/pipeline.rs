@@ -190,9 +190,10 @@ pub fn run(sink: Sink<'_>, inputs: &[PathBuf], mut opts: Options) -> Result<Summ
                     choice,
                     received_at_ms: i64::try_from(received_at).unwrap_or(i64::MAX),
                     source: source.as_str().to_owned(),
-                    output: match stages.sink {
+                    output: match &stages.sink {
                         Sink::Print(_) => Output::Print,
-                        Sink::Ledger { .. } => Output::Rows,
+                        Sink::Ledger { store: Some(_), .. } => Output::Rows,
+                        Sink::Ledger { store: None, .. } => Output::Count,
                     },
                 })?;
                 stages.normalising.push_back(Normalising {
@@ -267,7 +268,7 @@ impl Stages<'_> {
         let Some(n) = self.normalising.pop_front() else {
             return Ok(());
         };
-        let done =
+        let mut done =
             n.rx.recv()
                 .map_err(|_| anyhow!("a normaliser thread stopped unexpectedly"))?;
         merge(&mut summary.flagged, &done.flagged);
@@ -287,19 +288,23 @@ impl Stages<'_> {
                 opts.progress.inc(n.bytes);
                 Ok(())
             }
-            Sink::Ledger { appender, .. } => {
+            Sink::Ledger { appender, store } => {
                 let appender: &Appender = appender;
-                // The records stay with the batch too: the investigation store reads them once
-                // the ledger has acknowledged them.
-                let data = done.data.clone();
-                let spans = done.spans.clone();
-                let count = spans.len() as u64;
+                // With an investigation store, the records stay with the batch too: the store
+                // reads them once the ledger has acknowledged them.
+                let (data, spans) = if store.is_some() {
+                    (done.data.clone(), done.spans.clone())
+                } else {
+                    (
+                        std::mem::take(&mut done.data),
+                        std::mem::take(&mut done.spans),
+                    )
+                };
                 let batch = Batch::from_parts(n.source.clone(), n.received_at, data, spans)?;
                 if self.pending.len() >= opts.in_flight {
                     self.settle(names, summary, opts)?;
                 }
                 let ticket = appender.submit(batch)?;
-                debug_assert_eq!(count, done.rows.len() as u64);
                 self.pending.push_back(Pending {
                     ticket,
                     submitted: Instant::now(),

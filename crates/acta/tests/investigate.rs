@@ -625,3 +625,27 @@ print(json.dumps({"by_action": dict(rows), "by_source": dict(by_source), "meta":
         assert_eq!(got["meta"]["acta.query"], query);
     }
 }
+
+#[test]
+fn a_ledger_only_ingest_is_indexed_by_the_next_search() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let file = testdata().join("github/github-audit.ndjson");
+    let o = ok(acta(
+        &data,
+        &["ingest", "--quiet", "--no-index", file.to_str().unwrap()],
+    ));
+    assert!(!data.join("index").exists(), "{}", text(&o));
+    let records = fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count();
+    let o = ok(acta(&data, &["search", "-o", "ndjson", "--limit", "1000"]));
+    assert_eq!(ndjson(&o).len(), records);
+    assert!(
+        text(&o).contains(&format!("indexed {records} entries")),
+        "{}",
+        text(&o)
+    );
+}

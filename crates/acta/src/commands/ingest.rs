@@ -88,34 +88,40 @@ pub fn run(data: &DataDir, args: IngestArgs) -> Result<ExitCode> {
         return dry_run(&args, opts, &progress);
     }
     let ledger = data.open_ledger()?;
-    let mut store = Store::open(data.root(), None)?;
+    let mut store = if args.no_index {
+        None
+    } else {
+        Some(Store::open(data.root(), None)?)
+    };
     let appender = Appender::start(ledger, AppenderOptions::default())?;
     // Entries the index lacks (a crash after the ledger acknowledged a batch, a removed index)
     // are indexed first.
-    let caught_up = store.catch_up(
-        &data.ledger_dir(),
-        &registry,
-        &super::progress_bar(
-            None,
-            args.quiet,
-            "{spinner} indexing earlier entries {pos}/{len}",
-        ),
-    )?;
-    if caught_up > 0 {
-        eprintln!(
-            "acta: indexed {} earlier entries missing from the search index",
-            units::count(caught_up)
-        );
+    if let Some(store) = store.as_mut() {
+        let caught_up = store.catch_up(
+            &data.ledger_dir(),
+            &registry,
+            &super::progress_bar(
+                None,
+                args.quiet,
+                "{spinner} indexing earlier entries {pos}/{len}",
+            ),
+        )?;
+        if caught_up > 0 {
+            eprintln!(
+                "acta: indexed {} earlier entries missing from the search index",
+                units::count(caught_up)
+            );
+        }
     }
     let sink = Sink::Ledger {
         appender: &appender,
-        store: Some(&mut store),
+        store: store.as_mut(),
     };
     let result = pipeline::run(sink, &args.inputs, opts);
     // Close (final checkpoint) even when the pipeline failed, so acknowledged work is published.
     let closed = appender.close();
     // Everything acknowledged is searchable when ingest returns.
-    let indexed = store.close();
+    let indexed = store.map_or(Ok(()), Store::close);
     progress.finish_and_clear();
     let summary = result?;
     // The final checkpoint from closing; if closing failed, the last one a receipt carried
