@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use acta_event::Event;
 use acta_index::segment::SegmentWriter;
 use acta_index::{FullText, Index, Row, Writer};
-use acta_ingest::formats::{Choice, Format, Record, Registry};
+use acta_ingest::formats::{Choice, Format, Normalised, Record, Registry};
 use acta_ledger::Envelope;
 use acta_ledger::read::Entries;
 use anyhow::{Context as _, Result, anyhow};
@@ -185,6 +185,45 @@ impl SegmentSink {
     }
 }
 
+/// A stored entry normalised again, as at ingest: its source names the format it was read as,
+/// and its time of receipt is the event time of last resort.
+pub struct Restored {
+    pub source: String,
+    pub received_at_ms: i64,
+    pub normalised: Normalised,
+}
+
+/// Normalises ledger entry `index` again from its envelope and payload; `with_raw` keeps the
+/// record in the event's `raw_data`.
+pub fn renormalise(
+    registry: &Registry,
+    index: u64,
+    envelope: &[u8],
+    payload: &[u8],
+    with_raw: bool,
+) -> Result<Restored> {
+    let env = Envelope::decode(envelope).map_err(|e| anyhow!("entry {index}: {e}"))?;
+    let choice = env
+        .source
+        .parse::<Format>()
+        .map_or(Choice::Auto, Choice::Detected);
+    let received_at_ms = i64::try_from(env.received_at_ms).unwrap_or(i64::MAX);
+    let record = Record {
+        bytes: payload,
+        received_at_ms,
+    };
+    let normalised = if with_raw {
+        registry.normalise(&record, choice)
+    } else {
+        registry.normalise_lean(&record, choice)
+    };
+    Ok(Restored {
+        source: env.source.to_owned(),
+        received_at_ms,
+        normalised,
+    })
+}
+
 /// The store, open for writing.
 pub struct Store {
     writer: Writer,
@@ -300,25 +339,18 @@ impl Store {
             if entry.index < start {
                 continue;
             }
-            let env = Envelope::decode(&entry.envelope)
-                .map_err(|e| anyhow!("entry {}: {e}", entry.index))?;
-            let choice = env
-                .source
-                .parse::<Format>()
-                .map_or(Choice::Auto, Choice::Detected);
-            let received_at_ms = i64::try_from(env.received_at_ms).unwrap_or(i64::MAX);
-            let n = registry.normalise_lean(
-                &Record {
-                    bytes: &entry.payload,
-                    received_at_ms,
-                },
-                choice,
-            );
-            let p = Prepared::new(env.source, n.event.as_deref(), received_at_ms);
+            let r = renormalise(
+                registry,
+                entry.index,
+                &entry.envelope,
+                &entry.payload,
+                false,
+            )?;
+            let p = Prepared::new(&r.source, r.normalised.event.as_deref(), r.received_at_ms);
             let mut row = p.row;
             row.index = entry.index;
             let to_index = entry.index >= self.next;
-            self.add(row, &p.detail, received_at_ms, &entry.payload, to_index)?;
+            self.add(row, &p.detail, r.received_at_ms, &entry.payload, to_index)?;
             if to_index {
                 self.next = entry.index + 1;
             }

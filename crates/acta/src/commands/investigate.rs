@@ -7,8 +7,7 @@ use std::process::ExitCode;
 
 use acta_index::segment::{self, StoredRow};
 use acta_index::{Hit, Index, StatField, TimeRange};
-use acta_ingest::formats::{Choice, Format, Record, Registry};
-use acta_ledger::Envelope;
+use acta_ingest::formats::Registry;
 use acta_ledger::read::{Entries, TreeReader};
 use acta_query::Query;
 use anyhow::{Context as _, Result, anyhow, bail};
@@ -19,7 +18,7 @@ use crate::cli::{
     TimelineArgs, WhoArgs,
 };
 use crate::datadir::DataDir;
-use crate::store::{Store, index_dir, segments_dir, store_dir};
+use crate::store::{Store, index_dir, renormalise, segments_dir, store_dir};
 use crate::units;
 
 /// The query and time range of a command, checked.
@@ -495,25 +494,13 @@ fn normalise_entry(
     envelope: &[u8],
     raw: Vec<u8>,
 ) -> Result<Entry> {
-    let env = Envelope::decode(envelope).map_err(|e| anyhow!("entry {index}: {e}"))?;
-    let choice = env
-        .source
-        .parse::<Format>()
-        .map_or(Choice::Auto, Choice::Detected);
-    let received_at_ms = i64::try_from(env.received_at_ms).unwrap_or(i64::MAX);
-    let n = registry.normalise(
-        &Record {
-            bytes: &raw,
-            received_at_ms,
-        },
-        choice,
-    );
+    let r = renormalise(registry, index, envelope, &raw, true)?;
     Ok(Entry {
         index,
-        source: env.source.to_owned(),
-        received_at_ms,
-        event: n.event.map(|e| *e),
-        note: n.note.map(|n| n.summary_reason()),
+        source: r.source,
+        received_at_ms: r.received_at_ms,
+        event: r.normalised.event.map(|e| *e),
+        note: r.normalised.note.map(|n| n.summary_reason()),
         raw,
     })
 }
