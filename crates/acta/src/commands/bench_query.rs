@@ -16,6 +16,8 @@ use acta_query::Query;
 use anyhow::{Result, anyhow, bail};
 use serde_json::json;
 
+use super::bench::percentile;
+use super::investigate::quoted;
 use crate::datadir::DataDir;
 use crate::store::index_dir;
 use crate::units;
@@ -54,10 +56,7 @@ struct Timings {
 impl Timings {
     fn report(&mut self) {
         self.all.sort();
-        let p = |q: f64| {
-            let i = ((self.all.len() as f64 - 1.0) * q).round() as usize;
-            self.all.get(i).copied().unwrap_or_default()
-        };
+        let p = |q: f64| percentile(&self.all, q * 100.0);
         println!(
             "  {:<34} p50 {:>9}  p95 {:>9}  max {:>9}  ({} runs; goal {})",
             self.name,
@@ -116,7 +115,6 @@ pub fn run(data: &DataDir, runs: usize, queries_out: Option<PathBuf>) -> Result<
     if actors.is_empty() || resources.is_empty() || words.is_empty() {
         bail!("not enough distinct values to sample questions from");
     }
-    let quote = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
 
     let mut timeline = Timings {
         name: "actor timeline, 30 days, newest 100",
@@ -145,7 +143,7 @@ pub fn run(data: &DataDir, runs: usize, queries_out: Option<PathBuf>) -> Result<
             if !warm && i != round % actors.len() {
                 continue;
             }
-            let q = parse(&format!("actor:{}", quote(actor)))?;
+            let q = parse(&format!("actor:{}", quoted(actor)))?;
             let (d, hits) = time(|| Ok(index.search(&q, month, 100, 0)?))?;
             if !warm {
                 timeline.all.push(d);
@@ -156,7 +154,7 @@ pub fn run(data: &DataDir, runs: usize, queries_out: Option<PathBuf>) -> Result<
             if !warm && i != round % resources.len() {
                 continue;
             }
-            let q = parse(&format!("resource:{}", quote(r)))?;
+            let q = parse(&format!("resource:{}", quoted(r)))?;
             let (d, rows) = time(|| Ok(index.who(&q, TimeRange::default())?))?;
             if !warm {
                 who.all.push(d);
@@ -167,7 +165,7 @@ pub fn run(data: &DataDir, runs: usize, queries_out: Option<PathBuf>) -> Result<
             if !warm && i != round % words.len() {
                 continue;
             }
-            let q = parse(&quote(w))?;
+            let q = parse(&quoted(w))?;
             let (d, hits) = time(|| Ok(index.search(&q, TimeRange::default(), 100, 0)?))?;
             if !warm {
                 text.all.push(d);
@@ -211,7 +209,7 @@ pub fn run(data: &DataDir, runs: usize, queries_out: Option<PathBuf>) -> Result<
     Ok(ExitCode::SUCCESS)
 }
 
+/// The 95th percentile of `t`'s sorted timings, in milliseconds.
 fn p95_ms(t: &Timings) -> f64 {
-    let i = ((t.all.len() as f64 - 1.0) * 0.95).round() as usize;
-    t.all.get(i).map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+    percentile(&t.all, 95.0).as_secs_f64() * 1000.0
 }

@@ -227,7 +227,8 @@ pub fn search(data: &DataDir, args: SearchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn quoted(v: &str) -> String {
+/// `v` as a quoted query value (the query language's `\"` and `\\` escapes).
+pub(super) fn quoted(v: &str) -> String {
     format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
