@@ -53,7 +53,7 @@ pub mod source;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-pub use event::Event;
+pub use event::{Event, FieldSet};
 pub use rule::{LogSource, Rule, RuleError};
 
 /// A set of usable rules, indexed by acta source.
@@ -61,6 +61,8 @@ pub use rule::{LogSource, Rule, RuleError};
 pub struct RuleSet {
     rules: Vec<Rule>,
     by_source: HashMap<&'static str, Vec<usize>>,
+    /// Per source, the fields its rules read.
+    fields: HashMap<&'static str, FieldSet>,
 }
 
 /// What loading a directory of rules found.
@@ -76,12 +78,18 @@ impl RuleSet {
     /// A rule set of these rules.
     pub fn new(rules: Vec<Rule>) -> RuleSet {
         let mut by_source: HashMap<&'static str, Vec<usize>> = HashMap::new();
+        let mut fields: HashMap<&'static str, FieldSet> = HashMap::new();
         for (i, rule) in rules.iter().enumerate() {
             for source in rule.sources() {
                 by_source.entry(source).or_default().push(i);
+                rule.read_fields(fields.entry(source).or_default());
             }
         }
-        RuleSet { rules, by_source }
+        RuleSet {
+            rules,
+            by_source,
+            fields,
+        }
     }
 
     /// Loads every `*.yml` and `*.yaml` file under `dir`, recursively, in
@@ -132,10 +140,27 @@ impl RuleSet {
             .filter(move |rule| rule.matches(event))
     }
 
+    /// Whether any rule applies to records of an acta source.
+    pub fn has_rules_for(&self, source: &str) -> bool {
+        self.by_source.contains_key(source)
+    }
+
+    /// A raw record (JSON, or a text line) flattened for the rules of an
+    /// acta source: only the fields they read are kept.
+    pub fn event_for(&self, source: &str, record: &[u8]) -> Event {
+        match self.fields.get(source) {
+            Some(fields) => Event::from_record_fields(record, fields),
+            None => Event::from_record_fields(record, &FieldSet::default()),
+        }
+    }
+
     /// The rules for an acta source that match a raw record (JSON, or a
     /// text line).
     pub fn matches_record(&self, source: &str, record: &[u8]) -> Vec<&Rule> {
-        let event = Event::from_record(record);
+        if !self.has_rules_for(source) {
+            return Vec::new();
+        }
+        let event = self.event_for(source, record);
         self.matches(source, &event).collect()
     }
 }

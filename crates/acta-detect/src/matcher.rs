@@ -40,7 +40,7 @@ pub enum Placement {
 pub enum ValueMatcher {
     /// A Sigma string (wildcards `*` and `?`, with `\` escapes), compiled to
     /// an anchored regular expression, case-insensitive unless `cased`.
-    Pattern(Regex),
+    Pattern(Pattern),
     /// `re`: a regular expression searched anywhere in the value.
     Regex(Regex),
     /// `null`: the field is absent or JSON `null`.
@@ -70,9 +70,8 @@ impl ValueMatcher {
         match self {
             ValueMatcher::Null => matches!(value, None | Some(FieldValue::Null)),
             ValueMatcher::Exists(wanted) => value.is_some() == *wanted,
-            ValueMatcher::Pattern(regex) | ValueMatcher::Regex(regex) => {
-                any_text(value, |text| regex.is_match(text))
-            }
+            ValueMatcher::Pattern(pattern) => any_text(value, |text| pattern.is_match(text)),
+            ValueMatcher::Regex(regex) => any_text(value, |text| regex.is_match(text)),
             ValueMatcher::Cidr(network, prefix) => any_text(value, |text| {
                 text.parse::<IpAddr>()
                     .is_ok_and(|ip| in_network(ip, *network, *prefix))
@@ -170,10 +169,87 @@ pub enum Anchor {
     End,
 }
 
+/// A compiled Sigma string.
+///
+/// A string without wildcards is also kept as its literal text, compared
+/// byte-wise (ASCII case folded unless `cased`) whenever both it and the
+/// value are ASCII: the same verdict as the regular expression, which is
+/// only run for other values, at a fraction of the cost.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    regex: Regex,
+    literal: Option<Vec<u8>>,
+    anchor: Anchor,
+    cased: bool,
+}
+
+impl Pattern {
+    /// Whether `text` matches.
+    pub fn is_match(&self, text: &str) -> bool {
+        match &self.literal {
+            Some(needle) if self.cased || (self.anchor != Anchor::Contains && text.is_ascii()) => {
+                let eq = |a: &[u8]| {
+                    if self.cased {
+                        a == needle.as_slice()
+                    } else {
+                        a.eq_ignore_ascii_case(needle)
+                    }
+                };
+                let text = text.as_bytes();
+                let n = needle.len();
+                match self.anchor {
+                    Anchor::Whole => text.len() == n && eq(text),
+                    Anchor::Start => text.get(..n).is_some_and(eq),
+                    Anchor::End => text
+                        .len()
+                        .checked_sub(n)
+                        .and_then(|at| text.get(at..))
+                        .is_some_and(eq),
+                    // Cased: a plain substring search. (Case-insensitive searches are left to
+                    // the regular expression's literal prefilter, faster than any scan here.)
+                    Anchor::Contains => n == 0 || text.windows(n).any(eq),
+                }
+            }
+            _ => self.regex.is_match(text),
+        }
+    }
+}
+
+/// The literal text of a Sigma string without wildcards (escapes
+/// resolved), when it is ASCII.
+fn literal(value: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(value.len());
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.peek() {
+                Some(&next @ ('*' | '?' | '\\')) => {
+                    chars.next();
+                    out.push(next as u8);
+                }
+                _ => out.push(b'\\'),
+            },
+            '*' | '?' => return None,
+            c if c.is_ascii() => out.push(c as u8),
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
 /// Compiles a Sigma string into an anchored regular expression: `*` any run
 /// of characters, `?` one character, `\*`, `\?` and `\\` the characters
 /// themselves, any other `\` a backslash.
-pub fn compile_pattern(value: &str, anchor: Anchor, cased: bool) -> Result<Regex, String> {
+pub fn compile_pattern(value: &str, anchor: Anchor, cased: bool) -> Result<Pattern, String> {
+    Ok(Pattern {
+        regex: pattern_regex(value, anchor, cased)?,
+        literal: literal(value),
+        anchor,
+        cased,
+    })
+}
+
+fn pattern_regex(value: &str, anchor: Anchor, cased: bool) -> Result<Regex, String> {
     let mut out = String::with_capacity(value.len() + 8);
     if matches!(anchor, Anchor::Whole | Anchor::Start) {
         out.push('^');
@@ -270,6 +346,45 @@ pub fn windash(value: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn literal_fast_path_agrees_with_the_regex() {
+        let values = [
+            "evil", "EvIl", r"a\*b", r"a\\b", r"a\b", "", "Kelvin", "été",
+        ];
+        let texts = [
+            "evil",
+            "EVIL",
+            "so evil here",
+            "evilx",
+            "xevil",
+            "a*b",
+            r"a\b",
+            "ab",
+            "",
+            "\u{212A}elvin",
+            "KELVIN",
+            "ÉTÉ",
+            "été",
+            "e\u{301}vil",
+            "ev",
+            "évil",
+        ];
+        for value in values {
+            for anchor in [Anchor::Whole, Anchor::Contains, Anchor::Start, Anchor::End] {
+                for cased in [false, true] {
+                    let pattern = compile_pattern(value, anchor, cased).unwrap();
+                    for text in texts {
+                        assert_eq!(
+                            pattern.is_match(text),
+                            pattern.regex.is_match(text),
+                            "{value:?} {anchor:?} cased={cased} on {text:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn patterns_wildcards_and_escapes() {

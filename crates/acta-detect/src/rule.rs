@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-use regex::Regex;
 use serde_json::{Map, Value};
 
 use crate::condition::{self, Condition};
@@ -58,7 +57,10 @@ enum Selection {
     /// Maps of field entries: any map whose entries all match.
     Fields(Vec<Vec<FieldEntry>>),
     /// Keywords searched in every string value of the event.
-    Keywords { words: Vec<Regex>, all: bool },
+    Keywords {
+        words: Vec<matcher::Pattern>,
+        all: bool,
+    },
 }
 
 /// `field|modifiers: values`.
@@ -91,7 +93,8 @@ impl Selection {
                 .iter()
                 .any(|entries| entries.iter().all(|entry| entry.matches(event))),
             Selection::Keywords { words, all } => {
-                let found = |word: &Regex| event.strings().iter().any(|s| word.is_match(s));
+                let found =
+                    |word: &matcher::Pattern| event.strings().iter().any(|s| word.is_match(s));
                 if *all {
                     words.iter().all(found)
                 } else {
@@ -454,5 +457,27 @@ fn scalar_text(value: &Value) -> Option<String> {
         Value::Number(number) => Some(number.to_string()),
         Value::Bool(flag) => Some(flag.to_string()),
         Value::Null | Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
+impl Rule {
+    /// Adds the fields this rule reads to `set` (every string value too
+    /// when it has keyword selections).
+    pub fn read_fields(&self, set: &mut crate::event::FieldSet) {
+        for selection in &self.selections {
+            match selection {
+                Selection::Fields(maps) => {
+                    for entry in maps.iter().flatten() {
+                        set.add(&entry.field);
+                        for matcher in entry.values.iter().flatten() {
+                            if let ValueMatcher::FieldRef { field, .. } = matcher {
+                                set.add(field);
+                            }
+                        }
+                    }
+                }
+                Selection::Keywords { .. } => set.add_strings(),
+            }
+        }
     }
 }

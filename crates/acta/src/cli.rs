@@ -260,6 +260,20 @@ pub enum BenchCommand {
         #[arg(long, value_name = "FILE")]
         questions: Option<PathBuf>,
     },
+    /// Measure Sigma evaluation on one core: generated CloudTrail-shaped events, each flattened
+    /// once and tested against the rules of its source (and, for the worst case, against every
+    /// rule whatever its log source).
+    Sigma {
+        /// The rules directory.
+        #[arg(long, default_value = "rules/sigma")]
+        rules: PathBuf,
+        /// Generated CloudTrail events to evaluate.
+        #[arg(long, default_value_t = 200_000)]
+        events: u64,
+        /// Minimum time spent on each pass, in seconds.
+        #[arg(long, default_value_t = 2.0)]
+        seconds: f64,
+    },
     /// Write generated CloudTrail-shaped events as NDJSON (for timing `acta ingest` itself).
     Generate {
         /// Number of events.

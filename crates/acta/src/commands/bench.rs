@@ -448,3 +448,71 @@ fn paced(work: &Path, input: &PathBuf, rate: f64) -> Result<Vec<Duration>> {
     all.sort();
     Ok(all)
 }
+
+/// `acta bench sigma`: Sigma evaluation throughput on one thread.
+pub fn sigma(rules: &Path, events: u64, seconds: f64) -> Result<ExitCode> {
+    use acta_detect::{Event, RuleSet};
+
+    let loaded = RuleSet::load_dir(rules)
+        .with_context(|| format!("cannot read the rules directory `{}`", rules.display()))?;
+    let set = loaded.rules;
+    let cloudtrail = set
+        .rules()
+        .iter()
+        .filter(|r| r.sources().contains(&"cloudtrail"))
+        .count();
+    let mut synth = Synth::new(1, events);
+    let records: Vec<Vec<u8>> = (0..events)
+        .map(|i| {
+            let mut buf = Vec::with_capacity(2048);
+            synth.event(i, &mut buf);
+            buf
+        })
+        .collect();
+    let bytes: usize = records.iter().map(Vec::len).sum();
+    println!(
+        "acta bench sigma: {} rules loaded from {} ({} unusable), {cloudtrail} for cloudtrail; {} generated events, {} mean; one thread",
+        set.rules().len(),
+        rules.display(),
+        loaded.errors.len(),
+        records.len(),
+        units::bytes(bytes as u64 / records.len().max(1) as u64),
+    );
+    if records.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let timed = |label: &str, each: &dyn Fn(&[u8]) -> usize| {
+        let mut done = 0u64;
+        let mut matched = 0u64;
+        let started = Instant::now();
+        while started.elapsed().as_secs_f64() < seconds {
+            for r in &records {
+                matched += each(r) as u64;
+                done += 1;
+            }
+        }
+        let rate = done as f64 / started.elapsed().as_secs_f64();
+        println!(
+            "  {label:<58} {:>9} events/s  ({} matches per 1,000 events)",
+            units::count(rate as u64),
+            matched * 1000 / done.max(1)
+        );
+    };
+    timed("flatten the record only", &|r| {
+        usize::from(Event::from_record(r).field("eventName").is_some())
+    });
+    timed("flatten the fields cloudtrail rules read", &|r| {
+        usize::from(set.event_for("cloudtrail", r).field("eventName").is_some())
+    });
+    timed("flatten + the rules of its source (cloudtrail)", &|r| {
+        set.matches_record("cloudtrail", r).len()
+    });
+    timed("flatten + every rule, whatever its log source", &|r| {
+        let event = Event::from_record(r);
+        set.rules()
+            .iter()
+            .filter(|rule| rule.matches(&event))
+            .count()
+    });
+    Ok(ExitCode::SUCCESS)
+}

@@ -59,6 +59,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         } => bench::parse(events, seconds, &inputs),
         Command::Bench {
             command:
+                BenchCommand::Sigma {
+                    rules,
+                    events,
+                    seconds,
+                },
+        } => bench::sigma(&rules, events, seconds),
+        Command::Bench {
+            command:
                 BenchCommand::Generate {
                     events,
                     seed,
