@@ -36,10 +36,13 @@ pub struct LogSource {
 /// A usable Sigma detection rule.
 #[derive(Debug, Clone)]
 pub struct Rule {
-    /// The rule's `id` (the file path when it has none).
+    /// The rule's `id`; when it has none, the file path (followed by
+    /// `#N` for the N-th document of a file of several).
     pub id: String,
     /// The rule's `title`.
     pub title: String,
+    /// The rule's `name`, by which correlation rules may refer to it.
+    pub name: Option<String>,
     /// The rule's `level`, when given.
     pub level: Option<String>,
     /// The file the rule came from.
@@ -49,6 +52,7 @@ pub struct Rule {
     sources: Vec<&'static str>,
     selections: Vec<Selection>,
     condition: Condition,
+    alerts: bool,
 }
 
 /// One named selection of a detection.
@@ -106,39 +110,49 @@ impl Selection {
 }
 
 impl Rule {
-    /// Parses one rule from its YAML text; `path` names it in errors.
+    /// Parses one rule from its YAML text (one document); `path` names it
+    /// in errors. A correlation rule is an error here: correlations refer
+    /// to other rules, so they are loaded into a [`crate::RuleSet`].
     pub fn parse(text: &str, path: &Path) -> Result<Rule, RuleError> {
-        let fail = |line: Option<usize>, reason: String| RuleError {
-            path: path.to_owned(),
-            line,
-            reason,
+        let doc = Document {
+            path,
+            text,
+            first_line: 1,
+            number: 1,
+            several: false,
         };
-        let doc: Value = serde_saphyr::from_str(text).map_err(|e| {
-            fail(
-                yaml_error_line(&e.to_string()),
-                format!("invalid YAML: {e}"),
-            )
-        })?;
-        let Value::Object(doc) = doc else {
-            return Err(fail(None, "a rule must be a YAML mapping".to_owned()));
-        };
-        if doc.contains_key("correlation") {
-            return Err(fail(
-                line_of(text, "correlation:"),
-                "correlation rules are not supported yet".to_owned(),
+        let map = doc.mapping()?;
+        if map.contains_key("correlation") {
+            return Err(doc.fail(
+                doc.line_of("correlation:"),
+                "a correlation rule refers to other rules: load it into a rule set".to_owned(),
             ));
         }
-        let id = match doc.get("id") {
-            Some(Value::String(id)) => id.clone(),
-            _ => path.display().to_string(),
-        };
-        let title = doc
+        Rule::from_document(&doc, &map)
+    }
+
+    /// Parses the detection rule of one parsed document.
+    pub(crate) fn from_document(
+        doc: &Document<'_>,
+        doc_map: &Map<String, Value>,
+    ) -> Result<Rule, RuleError> {
+        let fail = |line: Option<usize>, reason: String| doc.fail(line, reason);
+        let line_of = |needle: &str| doc.line_of(needle);
+        let id = doc.id(doc_map);
+        let title = doc_map
             .get("title")
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        let level = doc.get("level").and_then(Value::as_str).map(str::to_owned);
-        let logsource = match doc.get("logsource") {
+        let name = doc_map
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let level = doc_map
+            .get("level")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let logsource = match doc_map.get("logsource") {
             Some(Value::Object(map)) => LogSource {
                 product: text_field(map, "product"),
                 service: text_field(map, "service"),
@@ -146,14 +160,14 @@ impl Rule {
             },
             _ => {
                 return Err(fail(
-                    line_of(text, "logsource:"),
+                    line_of("logsource:"),
                     "no `logsource` mapping".to_owned(),
                 ));
             }
         };
-        let Some(Value::Object(detection)) = doc.get("detection") else {
+        let Some(Value::Object(detection)) = doc_map.get("detection") else {
             return Err(fail(
-                line_of(text, "detection:"),
+                line_of("detection:"),
                 "no `detection` mapping".to_owned(),
             ));
         };
@@ -165,14 +179,14 @@ impl Rule {
             }
             let selection = parse_selection(body).map_err(|reason| {
                 fail(
-                    line_of(text, &format!("{name}:")),
+                    line_of(&format!("{name}:")),
                     format!("selection `{name}`: {reason}"),
                 )
             })?;
             names.push(name.clone());
             selections.push(selection);
         }
-        let condition_line = line_of(text, "condition:");
+        let condition_line = line_of("condition:");
         let condition = match detection.get("condition") {
             Some(Value::String(text)) => condition::parse(text, &names),
             Some(Value::Array(items)) if !items.is_empty() => items
@@ -190,13 +204,27 @@ impl Rule {
         Ok(Rule {
             id,
             title,
+            name,
             level,
-            path: path.to_owned(),
+            path: doc.path.to_owned(),
             logsource,
             sources,
             selections,
             condition,
+            alerts: true,
         })
+    }
+
+    /// Whether a match of this rule is an alert of its own. A rule that a
+    /// correlation refers to only feeds that correlation, unless one of the
+    /// correlations referring to it says `generate: true` (Sigma
+    /// specification v2); every other rule alerts.
+    pub fn alerts(&self) -> bool {
+        self.alerts
+    }
+
+    pub(crate) fn set_alerts(&mut self, alerts: bool) {
+        self.alerts = alerts;
     }
 
     /// The acta sources (e.g. `cloudtrail`) whose records this rule applies
@@ -222,7 +250,7 @@ fn text_field(map: &Map<String, Value>, key: &str) -> Option<String> {
 }
 
 /// The first line of `text` that contains `needle`, 1-based.
-fn line_of(text: &str, needle: &str) -> Option<usize> {
+pub(crate) fn line_of(text: &str, needle: &str) -> Option<usize> {
     text.lines()
         .position(|line| line.contains(needle))
         .map(|i| i + 1)
@@ -238,6 +266,138 @@ fn yaml_error_line(message: &str) -> Option<usize> {
         .take_while(char::is_ascii_digit)
         .collect();
     digits.parse().ok()
+}
+
+/// One YAML document of a rule file: a file may hold several, separated
+/// by `---` lines (Sigma correlations are often written with the rules they
+/// correlate).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Document<'a> {
+    /// The file.
+    pub path: &'a Path,
+    /// The document's text; its lines are the file's from `first_line` on.
+    pub text: &'a str,
+    /// The file line the document's text starts on, 1-based.
+    pub first_line: usize,
+    /// The document's position among the file's documents, 1-based.
+    pub number: usize,
+    /// Whether the file holds more than one document.
+    pub several: bool,
+}
+
+impl Document<'_> {
+    /// An error in this document.
+    pub fn fail(&self, line: Option<usize>, reason: String) -> RuleError {
+        RuleError {
+            path: self.path.to_owned(),
+            line,
+            reason,
+        }
+    }
+
+    /// The file line of the first line of the document containing `needle`.
+    pub fn line_of(&self, needle: &str) -> Option<usize> {
+        line_of(self.text, needle).map(|l| l + self.first_line - 1)
+    }
+
+    /// The file line of the first line containing `needle` after the first
+    /// line containing `after` (or anywhere, when `after` is absent).
+    pub fn line_after(&self, after: &str, needle: &str) -> Option<usize> {
+        let start = line_of(self.text, after).unwrap_or(1);
+        self.text
+            .lines()
+            .enumerate()
+            .skip(start - 1)
+            .find(|(_, line)| line.contains(needle))
+            .map(|(i, _)| i + self.first_line)
+    }
+
+    /// The document as a YAML mapping.
+    pub fn mapping(&self) -> Result<Map<String, Value>, RuleError> {
+        let doc: Value = serde_saphyr::from_str(self.text).map_err(|e| {
+            self.fail(
+                yaml_error_line(&e.to_string()).map(|l| l + self.first_line - 1),
+                format!("invalid YAML: {e}"),
+            )
+        })?;
+        match doc {
+            Value::Object(map) => Ok(map),
+            _ => Err(self.fail(
+                Some(self.first_line),
+                "a rule must be a YAML mapping".to_owned(),
+            )),
+        }
+    }
+
+    /// The document's `id`, or the file path (with `#N` in a file of
+    /// several documents) when it has none.
+    pub fn id(&self, map: &Map<String, Value>) -> String {
+        match map.get("id") {
+            Some(Value::String(id)) => id.clone(),
+            _ if self.several => format!("{}#{}", self.path.display(), self.number),
+            _ => self.path.display().to_string(),
+        }
+    }
+}
+
+/// Splits a rule file into its YAML documents: `---` lines (and `...`
+/// lines) separate them; documents holding only blank lines, comments or
+/// directives are left out. Each document knows the file line it starts
+/// on, so errors name the file's lines.
+pub(crate) fn documents<'a>(text: &'a str, path: &'a Path) -> Vec<Document<'a>> {
+    // (start, end) byte ranges of the documents, separators excluded.
+    let mut ranges = Vec::new();
+    let mut start = 0usize;
+    let mut offset = 0usize;
+    for line in text.split_inclusive('\n') {
+        if is_separator(line) {
+            ranges.push((start, offset));
+            start = offset + line.len();
+        }
+        offset += line.len();
+    }
+    ranges.push((start, text.len()));
+    let mut docs = Vec::new();
+    for (start, end) in ranges {
+        let Some(body) = text.get(start..end) else {
+            continue;
+        };
+        let has_content = body.lines().any(|line| {
+            let trimmed = line.trim();
+            !(trimmed.is_empty() || trimmed.starts_with('#') || line.starts_with('%'))
+        });
+        if has_content {
+            let first_line = text
+                .get(..start)
+                .map_or(0, |before| before.matches('\n').count())
+                + 1;
+            docs.push((first_line, body));
+        }
+    }
+    let several = docs.len() > 1;
+    docs.into_iter()
+        .enumerate()
+        .map(|(i, (first_line, body))| Document {
+            path,
+            text: body,
+            first_line,
+            number: i + 1,
+            several,
+        })
+        .collect()
+}
+
+/// Whether a line is a YAML document marker (`---` or `...` alone, or
+/// followed by a comment).
+fn is_separator(line: &str) -> bool {
+    ["---", "..."].iter().any(|marker| {
+        line.strip_prefix(marker).is_some_and(|rest| {
+            let rest = rest.trim_end_matches(['\n', '\r']);
+            let after = rest.trim_start();
+            rest.is_empty()
+                || (rest.starts_with([' ', '\t']) && (after.is_empty() || after.starts_with('#')))
+        })
+    })
 }
 
 fn parse_selection(body: &Value) -> Result<Selection, String> {

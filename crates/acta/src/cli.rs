@@ -92,7 +92,8 @@ pub enum Command {
         command: KeyCommand,
     },
 
-    /// Evaluate Sigma rules over files, storing nothing: one line per (rule, record) match.
+    /// Evaluate Sigma rules over files, storing nothing: one line per (rule, record) match, then
+    /// one per correlation hit.
     ///
     /// Records are framed as `acta ingest` frames them (lines, JSON arrays, `{"Records":[…]}`,
     /// Kubernetes `EventList`s); each file's acta source is its detected format (`--source`
@@ -478,7 +479,9 @@ pub struct DetectArgs {
     #[arg(required = true, value_name = "FILE")]
     pub inputs: Vec<PathBuf>,
 
-    /// Output form: `ndjson` (one `{"rule","title","level","file","index"}` a match) or `table`.
+    /// Output form: `ndjson` (one `{"rule","title","level","file","index"}` a match; a correlation
+    /// hit adds `"correlation": true`, `type`, `group`, `count`, `start`, `end`, and the `file` and
+    /// `indexes` of its records, with `files` when they span several) or `table`.
     #[arg(short, long, value_enum, default_value_t = DetectForm::Table)]
     pub output: DetectForm,
 }

@@ -132,3 +132,72 @@ fn detect_prints_the_oracles_matches() {
     assert!(theirs.len() > 100, "the oracle found almost nothing");
     assert!(only_ours.is_empty() && only_theirs.is_empty());
 }
+
+/// Correlation rules (`rules/sigma-correlation`) over the Stratus Red Team detonations: the two
+/// bulk detonations raise the two correlations written for them, whatever the order the files
+/// are named in, and each hit lists records of its file that its rule counts.
+#[test]
+fn detect_applies_correlations() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let inputs = files(&root.join("testdata/cloudtrail/stratus"));
+    let mut reversed = inputs.clone();
+    reversed.reverse();
+    let mut outputs = Vec::new();
+    for order in [&inputs, &reversed] {
+        let out = Command::new(env!("CARGO_BIN_EXE_acta"))
+            .args(["detect", "-o", "ndjson", "--rules"])
+            .arg(root.join("rules/sigma-correlation"))
+            .args(order)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("2 correlation hits of 10 correlations"),
+            "{stderr}"
+        );
+        outputs.push(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    assert_eq!(outputs[0], outputs[1]);
+    let hits: Vec<Value> = outputs[0]
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let expected = [
+        (
+            "76255e09-755e-4675-8b6b-dbce9842cd2a",
+            "aws.credential-access.ec2-get-password-data.json",
+            6,
+            "GetPasswordData",
+        ),
+        (
+            "26ff4080-194e-47e7-9889-ef7602efed0c",
+            "aws.discovery.ec2-download-user-data.json",
+            11,
+            "DescribeInstanceAttribute",
+        ),
+    ];
+    assert_eq!(hits.len(), expected.len(), "{}", outputs[0]);
+    for (hit, (rule, file, count, event_name)) in hits.iter().zip(expected) {
+        assert_eq!(hit["rule"], rule);
+        assert_eq!(hit["correlation"], true);
+        assert_eq!(hit["type"], "event_count");
+        assert_eq!(hit["count"], count);
+        let path = hit["file"].as_str().unwrap();
+        assert!(path.ends_with(file), "{path}");
+        assert!(hit.get("files").is_none(), "all in one file");
+        let arn = hit["group"]["userIdentity.arn"].as_str().unwrap();
+        let records: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let indexes = hit["indexes"].as_array().unwrap();
+        assert_eq!(indexes.len(), count);
+        for i in indexes {
+            let record = &records[usize::try_from(i.as_u64().unwrap()).unwrap()];
+            assert_eq!(record["eventName"], event_name);
+            assert_eq!(record["userIdentity"]["arn"], arn);
+        }
+    }
+}

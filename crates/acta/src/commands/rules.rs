@@ -30,9 +30,15 @@ pub fn test(dir: &Path) -> Result<ExitCode> {
         .iter()
         .map(|(source, n)| format!("{source} {n}"))
         .collect();
+    let correlations = loaded.rules.correlations().len();
     println!(
-        "{} rules usable, {} unusable; per acta source: {}; {no_source} for log sources acta does not read yet",
+        "{} rules usable{}, {} unusable; per acta source: {}; {no_source} for log sources acta does not read yet",
         rules.len(),
+        if correlations == 0 {
+            String::new()
+        } else {
+            format!(" and {correlations} correlations")
+        },
         loaded.errors.len(),
         if sources.is_empty() {
             "none".to_owned()
