@@ -12,6 +12,11 @@
 //! `message`. A rule applies to the acta sources its `logsource` names
 //! ([`source`]).
 //!
+//! Beside the rules, [`behaviour`] learns each actor's habits from the
+//! events in ledger order (source IPs, user agents, resources, APIs, hours,
+//! the rate of privileged or destructive actions) and reports departures
+//! from them as anomalies; its state is rebuilt by replaying the ledger.
+//!
 //! # Semantics
 //!
 //! - Values compare case-insensitively unless `cased`; field names are
@@ -65,6 +70,7 @@
 
 #![deny(clippy::indexing_slicing)]
 
+pub mod behaviour;
 pub mod condition;
 pub mod correlation;
 pub mod correlator;
