@@ -265,6 +265,22 @@ impl RuleSet {
             .filter(move |rule| rule.matches(event))
     }
 
+    /// The positions (in [`RuleSet::rules`]) of every rule for an acta source
+    /// that matches the event, including those that only feed correlations.
+    pub fn matching<'a, 'e>(
+        &'a self,
+        source: &str,
+        event: &'e Event,
+    ) -> impl Iterator<Item = usize> + use<'a, 'e> {
+        self.by_source
+            .get(source)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .copied()
+            .filter(move |i| self.rules.get(*i).is_some_and(|rule| rule.matches(event)))
+    }
+
     /// Whether any rule applies to records of an acta source.
     pub fn has_rules_for(&self, source: &str) -> bool {
         self.by_source.contains_key(source)

@@ -143,6 +143,16 @@ pub struct IngestArgs {
     /// what is missing.
     #[arg(long, conflicts_with = "dry_run")]
     pub no_index: bool,
+    /// Detect as entries are stored: Sigma rules (and correlations) in DIR, repeatable, plus the
+    /// behavioural detectors. Alerts are appended to the ledger as OCSF Detection Findings
+    /// (source `acta-finding`) and printed on standard error.
+    #[arg(long, value_name = "DIR", conflicts_with = "dry_run")]
+    pub rules: Vec<PathBuf>,
+    /// Detection configuration (TOML): `rules = [DIR…]`, `[behaviour…]` thresholds and learning
+    /// periods, and `[[sink]]` destinations for alerts (webhook, slack, syslog, file). See
+    /// docs/detect.md.
+    #[arg(long, value_name = "FILE", conflicts_with = "dry_run")]
+    pub detect: Option<PathBuf>,
 
     /// With --dry-run: output form. `ndjson` prints one event a line; `summary` only the counts.
     #[arg(short, long, value_enum, default_value_t = OutputForm::Ndjson, requires = "dry_run")]

@@ -7,8 +7,10 @@
 mod cli;
 mod commands;
 mod datadir;
+mod detection;
 mod normalise;
 mod pipeline;
+mod sinks;
 mod store;
 mod synth;
 mod units;

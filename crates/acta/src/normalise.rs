@@ -12,6 +12,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use acta_detect::RuleSet;
 use acta_event::Event;
 use acta_ingest::formats::{Choice, Format, Record, Registry};
 use anyhow::{Result, anyhow};
@@ -29,6 +30,18 @@ pub struct Job {
     /// What to make of each record: serialised events for printing (with `raw_data`), or rows
     /// for the investigation store.
     pub output: Output,
+    /// Sigma rules to evaluate on each record's raw fields, when detection is on.
+    pub rules: Option<Arc<RuleSet>>,
+}
+
+/// The Sigma rules one record matched.
+pub struct Matched {
+    /// The record's position in its batch.
+    pub record: usize,
+    /// The matching rules, as positions in [`RuleSet::rules`].
+    pub rules: Vec<usize>,
+    /// The record's fields as the rules read them, kept when a correlation may need them.
+    pub event: Option<acta_detect::Event>,
 }
 
 /// What a batch is normalised for.
@@ -61,6 +74,8 @@ pub struct Done {
     pub not_events: BTreeMap<String, u64>,
     /// Records normalised per format.
     pub formats: BTreeMap<Format, u64>,
+    /// The records that matched Sigma rules, in record order.
+    pub matched: Vec<Matched>,
 }
 
 type Work = (Job, Sender<Done>);
@@ -132,8 +147,25 @@ pub fn normalise(registry: &Registry, job: Job) -> Done {
     let mut flagged = BTreeMap::new();
     let mut not_events = BTreeMap::new();
     let mut formats = BTreeMap::new();
-    for span in &job.spans {
+    let mut matched = Vec::new();
+    let rules = job
+        .rules
+        .as_deref()
+        .filter(|rules| rules.has_rules_for(&job.source));
+    let correlating = rules.is_some_and(|r| !r.correlations().is_empty());
+    for (i, span) in job.spans.iter().enumerate() {
         let bytes = job.data.get(span.clone()).unwrap_or_default();
+        if let Some(rules) = rules {
+            let event = rules.event_for(&job.source, bytes);
+            let hits: Vec<usize> = rules.matching(&job.source, &event).collect();
+            if !hits.is_empty() {
+                matched.push(Matched {
+                    record: i,
+                    rules: hits,
+                    event: correlating.then_some(event),
+                });
+            }
+        }
         let record = Record {
             bytes,
             received_at_ms: job.received_at_ms,
@@ -191,5 +223,6 @@ pub fn normalise(registry: &Registry, job: Job) -> Done {
         flagged,
         not_events,
         formats,
+        matched,
     }
 }

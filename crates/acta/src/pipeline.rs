@@ -20,8 +20,11 @@ use acta_ledger::{Appender, Batch, SignedCheckpoint, SourceName, Ticket, now_ms}
 use anyhow::{Result, anyhow};
 use indicatif::ProgressBar;
 
+use crate::detection::{self, Detector, Finding};
 use crate::normalise::{Done, Job, Output, Pool};
+use crate::sinks::{Alert, Sinks};
 use crate::store::Store;
+use acta_ingest::formats::finding::SOURCE as FINDING_SOURCE;
 
 /// Batches handed to the ledger and not yet acknowledged, by default: enough that framing and
 /// normalising go on while the ledger syncs earlier batches.
@@ -48,13 +51,22 @@ pub struct Options {
 
 /// Where batches go once normalised.
 pub enum Sink<'a> {
-    /// Into the ledger, and into the investigation store once acknowledged.
+    /// Into the ledger, and into the investigation store once acknowledged; with detection,
+    /// each acknowledged batch is evaluated and its alerts appended too.
     Ledger {
         appender: &'a Appender,
         store: Option<&'a mut Store>,
+        detect: Option<Detect<'a>>,
     },
     /// Printed as NDJSON (with `raw_data`), nothing stored.
     Print(&'a mut dyn Write),
+}
+
+/// Detection on the ingest path.
+pub struct Detect<'a> {
+    pub detector: &'a mut Detector,
+    /// Where alerts go once the ledger holds them.
+    pub sinks: Option<&'a Sinks>,
 }
 
 /// What an ingest run did.
@@ -82,6 +94,8 @@ pub struct Summary {
     pub checkpoint: Option<SignedCheckpoint>,
     /// Submit-to-acknowledgement time of each batch.
     pub ack_latencies: Vec<Duration>,
+    /// Findings (alerts) appended to the ledger.
+    pub findings: u64,
 }
 
 /// A batch being normalised.
@@ -99,9 +113,12 @@ struct Pending {
     ticket: Ticket,
     submitted: Instant,
     done: Done,
+    source: SourceName,
     input: usize,
     first_record: u64,
     bytes: u64,
+    /// For a batch of findings: the alerts, for the sinks once the ledger holds them.
+    alerts: Option<Vec<Alert>>,
 }
 
 /// Ingests every input. Problems with one input are recorded in the summary and the next input
@@ -121,6 +138,12 @@ pub fn run(sink: Sink<'_>, inputs: &[PathBuf], mut opts: Options) -> Result<Summ
         ..FramerConfig::default()
     };
     let pool = Pool::start(opts.registry.clone(), opts.threads);
+    let rules = match &sink {
+        Sink::Ledger {
+            detect: Some(d), ..
+        } => Some(d.detector.rules()),
+        _ => None,
+    };
     let mut stages = Stages {
         sink,
         normalising: VecDeque::new(),
@@ -192,9 +215,14 @@ pub fn run(sink: Sink<'_>, inputs: &[PathBuf], mut opts: Options) -> Result<Summ
                     source: source.as_str().to_owned(),
                     output: match &stages.sink {
                         Sink::Print(_) => Output::Print,
-                        Sink::Ledger { store: Some(_), .. } => Output::Rows,
-                        Sink::Ledger { store: None, .. } => Output::Count,
+                        Sink::Ledger {
+                            store: None,
+                            detect: None,
+                            ..
+                        } => Output::Count,
+                        Sink::Ledger { .. } => Output::Rows,
                     },
+                    rules: rules.clone(),
                 })?;
                 stages.normalising.push_back(Normalising {
                     rx,
@@ -288,7 +316,9 @@ impl Stages<'_> {
                 opts.progress.inc(n.bytes);
                 Ok(())
             }
-            Sink::Ledger { appender, store } => {
+            Sink::Ledger {
+                appender, store, ..
+            } => {
                 let appender: &Appender = appender;
                 // With an investigation store, the records stay with the batch too: the store
                 // reads them once the ledger has acknowledged them.
@@ -309,9 +339,11 @@ impl Stages<'_> {
                     ticket,
                     submitted: Instant::now(),
                     done,
+                    source: n.source,
                     input: n.input,
                     first_record: n.first_record,
                     bytes: n.bytes,
+                    alerts: None,
                 });
                 Ok(())
             }
@@ -329,11 +361,30 @@ impl Stages<'_> {
             return Ok(());
         };
         let receipt = p.ticket.wait()?;
-        if let Sink::Ledger {
-            store: Some(store), ..
-        } = &mut self.sink
-        {
-            store.append(receipt.first, &mut p.done)?;
+        let mut findings = Vec::new();
+        if let Sink::Ledger { store, detect, .. } = &mut self.sink {
+            if let Some(d) = detect.as_mut()
+                && p.alerts.is_none()
+            {
+                d.detector
+                    .observe_batch(receipt.first, p.source.as_str(), &p.done, &mut findings);
+            }
+            if let Some(store) = store.as_mut() {
+                store.append(receipt.first, &mut p.done)?;
+            }
+            if let (Some(alerts), Some(d)) = (p.alerts.take(), detect.as_ref()) {
+                summary.findings += receipt.count;
+                if let Some(sinks) = d.sinks {
+                    for alert in alerts {
+                        sinks.send(alert);
+                    }
+                }
+                summary.checkpoint = Some(receipt.checkpoint);
+                return Ok(());
+            }
+        }
+        if !findings.is_empty() {
+            self.append_findings(findings, &opts.registry)?;
         }
         summary.ack_latencies.push(
             receipt
@@ -354,6 +405,51 @@ impl Stages<'_> {
             w.flush()?;
         }
         summary.checkpoint = Some(receipt.checkpoint);
+        Ok(())
+    }
+}
+
+impl Stages<'_> {
+    /// Appends the findings of an acknowledged batch to the ledger, after the batches already in
+    /// its hands; they reach the store and the sinks when acknowledged in turn.
+    fn append_findings(&mut self, findings: Vec<Finding>, registry: &Registry) -> Result<()> {
+        let Sink::Ledger { appender, .. } = &self.sink else {
+            return Ok(());
+        };
+        let received_at = now_ms();
+        let received_at_ms = i64::try_from(received_at).unwrap_or(i64::MAX);
+        let mut data = Vec::new();
+        let mut spans = Vec::with_capacity(findings.len());
+        for f in &findings {
+            let start = data.len();
+            data.extend_from_slice(f.json.as_bytes());
+            spans.push(start..data.len());
+        }
+        let source = SourceName::new(FINDING_SOURCE)?;
+        let rows = detection::finding_rows(registry, &findings, received_at_ms);
+        let batch = Batch::from_parts(source.clone(), received_at, data.clone(), spans.clone())?;
+        let ticket = appender.submit(batch)?;
+        self.pending.push_back(Pending {
+            ticket,
+            submitted: Instant::now(),
+            done: Done {
+                data,
+                spans,
+                json: Vec::new(),
+                events: Vec::new(),
+                rows,
+                received_at_ms,
+                flagged: BTreeMap::new(),
+                not_events: BTreeMap::new(),
+                formats: BTreeMap::new(),
+                matched: Vec::new(),
+            },
+            source,
+            input: usize::MAX,
+            first_record: 0,
+            bytes: 0,
+            alerts: Some(findings.into_iter().map(|f| f.alert).collect()),
+        });
         Ok(())
     }
 }

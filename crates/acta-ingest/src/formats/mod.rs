@@ -14,6 +14,7 @@
 //! own, so mixed files work. `--format NAME` forces one parser for a whole input.
 
 pub mod cloudtrail;
+pub mod finding;
 pub mod github;
 pub mod gitlab;
 pub mod json;
@@ -42,10 +43,11 @@ pub enum Format {
     Journald,
     Pgaudit,
     Json,
+    Finding,
 }
 
 impl Format {
-    pub const ALL: [Format; 9] = [
+    pub const ALL: [Format; 10] = [
         Format::Cloudtrail,
         Format::GithubAudit,
         Format::GithubWebhook,
@@ -55,6 +57,7 @@ impl Format {
         Format::Journald,
         Format::Pgaudit,
         Format::Json,
+        Format::Finding,
     ];
 
     pub fn name(self) -> &'static str {
@@ -68,6 +71,7 @@ impl Format {
             Format::Journald => "journald",
             Format::Pgaudit => "pgaudit",
             Format::Json => "json",
+            Format::Finding => finding::SOURCE,
         }
     }
 
@@ -93,6 +97,7 @@ impl Format {
             Format::Journald => "sshd, sudo, su and PAM session records from `journalctl -o json`",
             Format::Pgaudit => "PostgreSQL pgaudit AUDIT records in stderr, csvlog and jsonlog",
             Format::Json => "any JSON, mapped to the model by a declarative TOML mapping",
+            Format::Finding => "acta's own alerts: OCSF Detection Findings (class 2004)",
         }
     }
 }
@@ -270,6 +275,7 @@ impl Registry {
     pub fn standard() -> Registry {
         Registry {
             parsers: vec![
+                Box::new(finding::Finding),
                 Box::new(cloudtrail::CloudTrail),
                 Box::new(k8s::K8sAudit),
                 Box::new(linux::Journald),

@@ -280,6 +280,7 @@ fn run_bench(work: &Path, args: &BenchIngestArgs) -> Result<ExitCode> {
     };
     let started = Instant::now();
     let sink = pipeline::Sink::Ledger {
+        detect: None,
         appender: &appender,
         store: Some(&mut store),
     };

@@ -12,7 +12,9 @@ use anyhow::{Context as _, Result};
 
 use crate::cli::{IngestArgs, OutputForm};
 use crate::datadir::DataDir;
+use crate::detection::{Config, Detector};
 use crate::pipeline::{self, Options, Sink, Summary};
+use crate::sinks::{SinkConfig, Sinks};
 use crate::store::Store;
 use crate::units;
 
@@ -24,6 +26,9 @@ pub fn formats() -> Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// How long, after the last batch, alerts may still take to reach their sinks.
+const SINK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub fn run(data: &DataDir, args: IngestArgs) -> Result<ExitCode> {
     let source = args.source.as_deref().map(SourceName::new).transpose()?;
@@ -113,11 +118,48 @@ pub fn run(data: &DataDir, args: IngestArgs) -> Result<ExitCode> {
             );
         }
     }
+    let mut detector = None;
+    let mut sinks = None;
+    if args.detect.is_some() || !args.rules.is_empty() {
+        let mut config = match &args.detect {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        config.rules.extend(args.rules.iter().cloned());
+        let mut d = Detector::new(&config)?;
+        // The behavioural detectors learn from every entry already stored.
+        let replayed = d.replay(
+            &data.ledger_dir(),
+            &registry,
+            &super::progress_bar(
+                None,
+                args.quiet,
+                "{spinner} learning from earlier entries {pos}/{len}",
+            ),
+        )?;
+        if replayed > 0 && !args.quiet {
+            eprintln!(
+                "acta: detectors learned from {} earlier entries",
+                units::count(replayed)
+            );
+        }
+        let mut sink_configs = config.sink;
+        if sink_configs.is_empty() && !args.quiet {
+            sink_configs.push(SinkConfig::stderr());
+        }
+        sinks = Some(Sinks::start(&sink_configs)?);
+        detector = Some(d);
+    }
     let sink = Sink::Ledger {
         appender: &appender,
         store: store.as_mut(),
+        detect: detector.as_mut().map(|detector| pipeline::Detect {
+            detector,
+            sinks: sinks.as_ref(),
+        }),
     };
     let result = pipeline::run(sink, &args.inputs, opts);
+    let sink_reports = sinks.map(|s| s.finish(SINK_DEADLINE));
     // Close (final checkpoint) even when the pipeline failed, so acknowledged work is published.
     let closed = appender.close();
     // Everything acknowledged is searchable when ingest returns.
@@ -154,6 +196,42 @@ pub fn run(data: &DataDir, args: IngestArgs) -> Result<ExitCode> {
         );
     }
     report_counts(&summary);
+    if let Some(d) = &detector {
+        let c = &d.counts;
+        let alerts = c.alerts();
+        let mut line = format!(
+            "detection: {} alert{} ({} Sigma, {} correlation, {} behaviour) over {} entries",
+            units::count(alerts),
+            if alerts == 1 { "" } else { "s" },
+            units::count(c.sigma),
+            units::count(c.correlations),
+            units::count(c.anomalies),
+            units::count(c.evaluated),
+        );
+        if alerts > 0 {
+            let n = i128::from(alerts);
+            line.push_str(&format!(
+                "; mean time from receipt to alert {} ms",
+                c.detection_ms / n
+            ));
+        }
+        eprintln!("acta: {line}");
+    }
+    for r in sink_reports.iter().flatten() {
+        if r.failed > 0 || r.dropped > 0 {
+            eprintln!(
+                "acta: alert sink {}: {} delivered, {} failed, {} dropped{}",
+                r.name,
+                r.delivered,
+                r.failed,
+                r.dropped,
+                r.last_error
+                    .as_ref()
+                    .map(|e| format!(" (last error: {e})"))
+                    .unwrap_or_default()
+            );
+        }
+    }
     let mut line = format!(
         "stored {} entr{} ({}) from {} input{} in {} ({}); {checkpoint}",
         units::count(summary.entries),
