@@ -406,6 +406,12 @@ pub struct WhoArgs {
 
 #[derive(Debug, Args)]
 pub struct StatsArgs {
+    /// Report on alerts instead: how many were raised in the period (by kind, severity and
+    /// rule or detector) and the mean time to insight, from the first event that raised each
+    /// alert, and from its receipt, to the alert. The query narrows the alerts counted.
+    #[arg(long)]
+    pub alerts: bool,
+
     /// Fields to count by, comma-separated (e.g. `actor,action`).
     #[arg(long, default_value = "", value_name = "FIELD[,FIELD]")]
     pub by: String,

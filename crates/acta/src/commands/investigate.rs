@@ -1,6 +1,6 @@
 //! `acta search`, `timeline`, `who`, `stats`, `show`, `export` and `reindex`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use acta_index::segment::{self, StoredRow};
 use acta_index::{Hit, Index, StatField, TimeRange};
 use acta_ingest::formats::Registry;
+use acta_ingest::formats::finding::SOURCE as FINDING_SOURCE;
 use acta_ledger::read::{Entries, TreeReader};
 use acta_query::Query;
 use anyhow::{Context as _, Result, anyhow, bail};
@@ -374,6 +375,9 @@ pub fn who(data: &DataDir, args: WhoArgs) -> Result<ExitCode> {
 
 /// `acta stats --by FIELD[,FIELD] [--interval 1h]`.
 pub fn stats(data: &DataDir, args: StatsArgs) -> Result<ExitCode> {
+    if args.alerts {
+        return alert_stats(data, &args);
+    }
     let by: Vec<StatField> = args
         .by
         .split(',')
@@ -861,4 +865,120 @@ fn write_table(out: &mut dyn Write, columns: &[&str], rows: &[Vec<String>]) -> R
     // Before any summary on standard error.
     out.flush()?;
     Ok(())
+}
+
+/// `acta stats --alerts`: alerts raised in the period and the mean time to insight.
+fn alert_stats(data: &DataDir, args: &StatsArgs) -> Result<ExitCode> {
+    let mut text = format!("source:{FINDING_SOURCE}");
+    let asked_text = args.query.join(" ");
+    if !asked_text.trim().is_empty() {
+        text = format!("{text} AND ({asked_text})");
+    }
+    let a = asked(&text, &args.inv.bounds)?;
+    let index = open(data)?;
+    let wanted = index.indices(&a.query, a.range)?;
+    let wanted_set: BTreeSet<u64> = wanted.iter().copied().collect();
+    let mut by_kind: BTreeMap<String, u64> = BTreeMap::new();
+    let mut by_severity: BTreeMap<(u8, String), u64> = BTreeMap::new();
+    let mut by_analytic: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let (mut insight, mut detection, mut timed) = (0i128, 0i128, 0i128);
+    if let Some(first) = wanted.first() {
+        for e in Entries::open(&data.ledger_dir())?.starting_at(*first) {
+            let e = e?;
+            if e.index > *wanted.last().unwrap_or(&0) {
+                break;
+            }
+            if !wanted_set.contains(&e.index) {
+                continue;
+            }
+            let Ok(f) = serde_json::from_slice::<Value>(&e.payload) else {
+                continue;
+            };
+            let info = &f["finding_info"];
+            let kind = info["types"][0].as_str().unwrap_or("unknown").to_owned();
+            *by_kind.entry(kind).or_default() += 1;
+            let sev = f["severity_id"].as_u64().unwrap_or(0);
+            let sev_name = f["severity"].as_str().unwrap_or("Unknown").to_owned();
+            *by_severity
+                .entry((u8::try_from(sev).unwrap_or(0), sev_name))
+                .or_default() += 1;
+            let analytic = (
+                info["analytic"]["uid"].as_str().unwrap_or("").to_owned(),
+                info["title"].as_str().unwrap_or("").to_owned(),
+            );
+            *by_analytic.entry(analytic).or_default() += 1;
+            let t = &f["unmapped"]["acta"];
+            if let (Some(ev), Some(ing), Some(al)) = (
+                t["event_time"].as_i64(),
+                t["ingest_time"].as_i64(),
+                t["alert_time"].as_i64(),
+            ) {
+                insight += i128::from(al) - i128::from(ev);
+                detection += i128::from(al) - i128::from(ing);
+                timed += 1;
+            }
+        }
+    }
+    let total: u64 = by_kind.values().sum();
+    let mean = |sum: i128| (timed > 0).then(|| i64::try_from(sum / timed).unwrap_or(i64::MAX));
+    let mut analytics: Vec<_> = by_analytic.into_iter().collect();
+    analytics.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    analytics.truncate(args.inv.limit);
+    let mut out = std::io::stdout().lock();
+    match args.inv.output {
+        Form::Table => {
+            writeln!(out, "alerts: {}", units::count(total))?;
+            let kinds: Vec<String> = by_kind
+                .iter()
+                .map(|(k, n)| format!("{k} {}", units::count(*n)))
+                .collect();
+            if !kinds.is_empty() {
+                writeln!(out, "by kind: {}", kinds.join(", "))?;
+                let sevs: Vec<String> = by_severity
+                    .iter()
+                    .rev()
+                    .map(|((_, s), n)| format!("{s} {}", units::count(*n)))
+                    .collect();
+                writeln!(out, "by severity: {}", sevs.join(", "))?;
+            }
+            if let (Some(i), Some(d)) = (mean(insight), mean(detection)) {
+                writeln!(
+                    out,
+                    "mean time to insight: {} from the event, {} from its receipt by acta",
+                    human_ms(i),
+                    human_ms(d)
+                )?;
+            }
+            if !analytics.is_empty() {
+                writeln!(out, "\n{:>7}  {:<38}  TITLE", "ALERTS", "RULE OR DETECTOR")?;
+                for ((uid, title), n) in &analytics {
+                    writeln!(out, "{:>7}  {uid:<38}  {title}", units::count(*n))?;
+                }
+            }
+        }
+        _ => {
+            let v = json!({
+                "alerts": total,
+                "by_kind": by_kind,
+                "by_severity": by_severity.iter().map(|((_, s), n)| (s.clone(), *n)).collect::<BTreeMap<_, _>>(),
+                "mean_time_to_insight_ms": mean(insight),
+                "mean_detection_latency_ms": mean(detection),
+                "analytics": analytics.iter().map(|((uid, title), n)| json!({"uid": uid, "title": title, "alerts": n})).collect::<Vec<_>>(),
+            });
+            writeln!(out, "{v}")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A duration in milliseconds, for people.
+fn human_ms(ms: i64) -> String {
+    let s = ms / 1000;
+    match ms.unsigned_abs() {
+        0..1_000 => format!("{ms} ms"),
+        1_000..60_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        60_000..3_600_000 => format!("{} min {} s", s / 60, s % 60),
+        3_600_000..86_400_000 => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+        _ => format!("{} d {} h", s / 86_400, (s % 86_400) / 3600),
+    }
 }
