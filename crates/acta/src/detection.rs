@@ -219,8 +219,10 @@ impl Detector {
                     }
                 }
             }
-            self.behaviour
-                .observe(&observation(row), &mut self.anomalies);
+            // Rows carry their ledger index only once stored.
+            let mut seen = observation(row);
+            seen.index = index;
+            self.behaviour.observe(&seen, &mut self.anomalies);
             for anomaly in std::mem::take(&mut self.anomalies) {
                 self.counts.anomalies += 1;
                 let finding = self.anomaly(&anomaly, row, index, done.received_at_ms);

@@ -1,0 +1,222 @@
+//! Detection on the ingest path: alerts raised while `acta ingest` stores entries, appended to
+//! the ledger as OCSF Detection Findings and searchable like any event.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{acta, testdata, text};
+use serde_json::{Value, json};
+
+fn ok(o: Output) -> Output {
+    assert!(o.status.success(), "{}", text(&o));
+    o
+}
+
+fn ndjson(o: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn rules() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/sigma")
+}
+
+/// The findings in the store: (kind, analytic, entries that raised it).
+fn findings(data: &Path) -> Vec<(String, String, Vec<u64>)> {
+    ndjson(&ok(acta(
+        data,
+        &["export", "source:acta-finding", "--format", "ndjson"],
+    )))
+    .iter()
+    .map(|f| {
+        let e = &f["event"];
+        (
+            e["api"]["service"]["name"].as_str().unwrap().to_owned(),
+            e["api"]["operation"].as_str().unwrap().to_owned(),
+            e["unmapped"]["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|i| i.as_u64().unwrap())
+                .collect(),
+        )
+    })
+    .collect()
+}
+
+/// Every Sigma match `acta detect` finds in the Stratus CloudTrail samples is raised as an alert
+/// by `acta ingest --rules`, naming the ledger entry of the record, and nothing else is.
+#[test]
+fn ingest_raises_the_alerts_detect_finds() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let receipts = dir.path().join("receipts");
+    let mut inputs: Vec<PathBuf> = std::fs::read_dir(testdata("cloudtrail/stratus"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    inputs.sort();
+    let mut args: Vec<String> = vec![
+        "ingest".into(),
+        "-q".into(),
+        "--rules".into(),
+        rules().display().to_string(),
+        "--receipts".into(),
+        receipts.display().to_string(),
+    ];
+    args.extend(inputs.iter().map(|p| p.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    ok(acta(&data, &args));
+
+    // Record (input, n) → ledger entry, from the receipts.
+    let mut entry_of: BTreeMap<(String, u64), u64> = BTreeMap::new();
+    for line in std::fs::read_to_string(&receipts).unwrap().lines() {
+        let r: Value = serde_json::from_str(line).unwrap();
+        let input = r["input"].as_str().unwrap().to_owned();
+        let (first_record, count) = (
+            r["records"][0].as_u64().unwrap(),
+            r["records"][1].as_u64().unwrap(),
+        );
+        let first_entry = r["entries"][0].as_u64().unwrap();
+        for k in 0..count {
+            entry_of.insert((input.clone(), first_record + k), first_entry + k);
+        }
+    }
+    let mut offline = Command::new(env!("CARGO_BIN_EXE_acta"));
+    offline
+        .args(["detect", "-o", "ndjson", "--rules"])
+        .arg(rules())
+        .args(&inputs);
+    let expected: BTreeSet<(String, u64)> = ndjson(&ok(offline.output().unwrap()))
+        .iter()
+        .map(|m| {
+            let key = (
+                m["file"].as_str().unwrap().to_owned(),
+                m["index"].as_u64().unwrap(),
+            );
+            (m["rule"].as_str().unwrap().to_owned(), entry_of[&key])
+        })
+        .collect();
+    assert!(expected.len() > 50, "{}", expected.len());
+    let raised: BTreeSet<(String, u64)> = findings(&data)
+        .into_iter()
+        .filter(|(kind, ..)| kind == "sigma")
+        .map(|(_, rule, entries)| {
+            assert_eq!(entries.len(), 1);
+            (rule, entries[0])
+        })
+        .collect();
+    assert_eq!(raised, expected);
+
+    // The alerts are counted, with their time to insight.
+    let stats = ndjson(&ok(acta(&data, &["stats", "--alerts", "-o", "json"])));
+    let total = findings(&data).len() as u64;
+    assert_eq!(stats[0]["alerts"], total);
+    assert_eq!(stats[0]["by_kind"]["sigma"], expected.len() as u64);
+    assert!(stats[0]["mean_detection_latency_ms"].as_i64().unwrap() >= 0);
+    // Findings are ledger entries like any other: the ledger verifies.
+    ok(acta(&data, &["verify"]));
+}
+
+/// A CloudTrail event of `actor` at `secs` from `ip`.
+fn event(actor: &str, secs: i64, ip: &str, name: &str, bucket: &str) -> String {
+    let days = secs / 86_400;
+    let (y, m, d) = civil(days);
+    let t = secs % 86_400;
+    json!({
+        "eventVersion": "1.08",
+        "userIdentity": {"type": "IAMUser", "principalId": "AIDA", "arn": format!("arn:aws:iam::111122223333:user/{actor}"), "accountId": "111122223333", "userName": actor},
+        "eventTime": format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", t / 3600, (t / 60) % 60, t % 60),
+        "eventSource": "s3.amazonaws.com",
+        "eventName": name,
+        "awsRegion": "eu-west-1",
+        "sourceIPAddress": ip,
+        "userAgent": "aws-cli/2.15.0",
+        "requestParameters": {"bucketName": bucket},
+        "resources": [{"ARN": format!("arn:aws:s3:::{bucket}"), "type": "AWS::S3::Bucket"}],
+        "eventID": format!("{actor}-{secs}"),
+        "eventType": "AwsApiCall",
+        "recipientAccountId": "111122223333",
+    })
+    .to_string()
+}
+
+fn civil(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// The behavioural detectors learn from every entry already in the ledger: a steady history,
+/// stored by one run, makes the next run quiet on a familiar event and alert once, naming the
+/// entry, on a new source IP.
+#[test]
+fn detectors_learn_from_the_ledger_across_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("detect.toml");
+    std::fs::write(&config, "# defaults: behavioural detectors only\n").unwrap();
+    let start = 1_767_225_600; // 2026-01-01
+    let mut history = String::new();
+    for day in 0..30 {
+        for k in 0..20 {
+            let secs = start + day * 86_400 + 10 * 3600 + k * 900;
+            let ip = if k % 2 == 0 {
+                "192.0.2.10"
+            } else {
+                "192.0.2.11"
+            };
+            let bucket = ["logs", "assets", "backups"][(k % 3) as usize];
+            history.push_str(&event("alice", secs, ip, "GetObject", bucket));
+            history.push('\n');
+        }
+    }
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p.display().to_string()
+    };
+    let detect = config.display().to_string();
+    let run = |file: &str| ok(acta(&data, &["ingest", "-q", "--detect", &detect, file]));
+    run(&write("history.ndjson", &history));
+    assert_eq!(findings(&data), vec![], "a steady history raises nothing");
+
+    let day31 = start + 30 * 86_400;
+    let familiar = event(
+        "alice",
+        day31 + 11 * 3600,
+        "192.0.2.10",
+        "GetObject",
+        "logs",
+    );
+    run(&write("familiar.ndjson", &format!("{familiar}\n")));
+    assert_eq!(findings(&data), vec![], "a familiar event raises nothing");
+
+    let stranger = event(
+        "alice",
+        day31 + 12 * 3600,
+        "198.51.100.7",
+        "GetObject",
+        "logs",
+    );
+    run(&write("new-ip.ndjson", &format!("{stranger}\n")));
+    // 600 history events, the familiar one, then this one.
+    assert_eq!(
+        findings(&data),
+        vec![("behaviour".to_owned(), "new_ip".to_owned(), vec![601])]
+    );
+}
