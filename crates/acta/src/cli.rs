@@ -313,6 +313,13 @@ pub struct BenchIngestArgs {
     /// Keep the generated input and ledger (in the data directory's `bench/`) instead of removing them.
     #[arg(long)]
     pub keep: bool,
+    /// Store without indexing, as `acta ingest --no-index`.
+    #[arg(long)]
+    pub no_index: bool,
+    /// Detect while ingesting, as `acta ingest --rules DIR` (Sigma rules and correlations of
+    /// DIR, plus the behavioural detectors); repeatable.
+    #[arg(long, value_name = "DIR")]
+    pub rules: Vec<PathBuf>,
 }
 
 /// Output of the investigation commands.

@@ -65,7 +65,8 @@ impl Config {
 pub struct Finding {
     /// The finding's JSON: exactly the ledger entry.
     pub json: String,
-    pub alert: Alert,
+    /// What sinks are sent (always present: a finding acta writes is always readable).
+    pub alert: Option<Alert>,
 }
 
 /// What detection did during a run.
@@ -343,14 +344,8 @@ impl Detector {
         }
         let json = finding.to_string();
         Finding {
-            alert: Alert {
-                uid: d.uid,
-                title: d.name.to_owned(),
-                severity: severity.to_owned(),
-                actor: d.row.actor.clone(),
-                message: d.message,
-                json: Arc::from(json.as_str()),
-            },
+            // Read back from the finding itself, so that what sinks are told is what the ledger holds.
+            alert: Alert::from_finding(Arc::from(json.as_str())).ok(),
             json,
         }
     }

@@ -10,6 +10,7 @@ mod datadir;
 mod detection;
 mod normalise;
 mod pipeline;
+// Alert delivery; `ingest` (and later `serve`) hand their alerts to it.
 mod sinks;
 mod store;
 mod synth;

@@ -67,6 +67,8 @@ pub struct Detect<'a> {
     pub detector: &'a mut Detector,
     /// Where alerts go once the ledger holds them.
     pub sinks: Option<&'a Sinks>,
+    /// Also print one line per alert on standard error.
+    pub print: bool,
 }
 
 /// What an ingest run did.
@@ -374,8 +376,19 @@ impl Stages<'_> {
             }
             if let (Some(alerts), Some(d)) = (p.alerts.take(), detect.as_ref()) {
                 summary.findings += receipt.count;
-                if let Some(sinks) = d.sinks {
-                    for alert in alerts {
+                for (k, alert) in alerts.into_iter().enumerate() {
+                    if d.print {
+                        opts.progress.suspend(|| {
+                            eprintln!(
+                                "alert [{}] {} — {} (finding {})",
+                                alert.severity,
+                                alert.title,
+                                alert.message,
+                                receipt.first + k as u64
+                            );
+                        });
+                    }
+                    if let Some(sinks) = d.sinks {
                         sinks.send(alert);
                     }
                 }
@@ -448,7 +461,7 @@ impl Stages<'_> {
             input: usize::MAX,
             first_record: 0,
             bytes: 0,
-            alerts: Some(findings.into_iter().map(|f| f.alert).collect()),
+            alerts: Some(findings.into_iter().filter_map(|f| f.alert).collect()),
         });
         Ok(())
     }

@@ -266,7 +266,20 @@ fn run_bench(work: &Path, args: &BenchIngestArgs) -> Result<ExitCode> {
     let data = DataDir::new(&work.join("data"));
     let ledger = data.open_ledger()?;
     let appender = Appender::start(ledger, AppenderOptions::default())?;
-    let mut store = Store::open(data.root(), None)?;
+    let mut store = if args.no_index {
+        None
+    } else {
+        Some(Store::open(data.root(), None)?)
+    };
+    let mut detector = if args.rules.is_empty() {
+        None
+    } else {
+        let config = crate::detection::Config {
+            rules: args.rules.clone(),
+            ..crate::detection::Config::default()
+        };
+        Some(crate::detection::Detector::new(&config)?)
+    };
     let opts = Options {
         source: Some(SourceName::new("cloudtrail")?),
         format: Some(Format::Cloudtrail),
@@ -280,13 +293,31 @@ fn run_bench(work: &Path, args: &BenchIngestArgs) -> Result<ExitCode> {
     };
     let started = Instant::now();
     let sink = pipeline::Sink::Ledger {
-        detect: None,
+        detect: detector.as_mut().map(|detector| pipeline::Detect {
+            detector,
+            sinks: None,
+            print: false,
+        }),
         appender: &appender,
-        store: Some(&mut store),
+        store: store.as_mut(),
     };
     let summary = pipeline::run(sink, std::slice::from_ref(&input), opts)?;
     let checkpoint = appender.close()?;
-    store.close()?;
+    if let Some(store) = store {
+        store.close()?;
+    }
+    if let Some(d) = &detector {
+        let c = &d.counts;
+        println!(
+            "  detection       {} entries evaluated, {} alerts ({} Sigma, {} correlation, {} behaviour) appended as {} findings",
+            units::count(c.evaluated),
+            units::count(c.alerts()),
+            units::count(c.sigma),
+            units::count(c.correlations),
+            units::count(c.anomalies),
+            units::count(summary.findings),
+        );
+    }
     let total = started.elapsed();
     let ingest_rss = peak_rss();
     let rate = summary.entries as f64 / total.as_secs_f64();

@@ -14,7 +14,7 @@ use crate::cli::{IngestArgs, OutputForm};
 use crate::datadir::DataDir;
 use crate::detection::{Config, Detector};
 use crate::pipeline::{self, Options, Sink, Summary};
-use crate::sinks::{SinkConfig, Sinks};
+use crate::sinks::Sinks;
 use crate::store::Store;
 use crate::units;
 
@@ -143,11 +143,9 @@ pub fn run(data: &DataDir, args: IngestArgs) -> Result<ExitCode> {
                 units::count(replayed)
             );
         }
-        let mut sink_configs = config.sink;
-        if sink_configs.is_empty() && !args.quiet {
-            sink_configs.push(SinkConfig::stderr());
+        if !config.sink.is_empty() {
+            sinks = Some(Sinks::start(&config.sink)?);
         }
-        sinks = Some(Sinks::start(&sink_configs)?);
         detector = Some(d);
     }
     let sink = Sink::Ledger {
@@ -156,6 +154,7 @@ pub fn run(data: &DataDir, args: IngestArgs) -> Result<ExitCode> {
         detect: detector.as_mut().map(|detector| pipeline::Detect {
             detector,
             sinks: sinks.as_ref(),
+            print: !args.quiet,
         }),
     };
     let result = pipeline::run(sink, &args.inputs, opts);
@@ -218,18 +217,8 @@ pub fn run(data: &DataDir, args: IngestArgs) -> Result<ExitCode> {
         eprintln!("acta: {line}");
     }
     for r in sink_reports.iter().flatten() {
-        if r.failed > 0 || r.dropped > 0 {
-            eprintln!(
-                "acta: alert sink {}: {} delivered, {} failed, {} dropped{}",
-                r.name,
-                r.delivered,
-                r.failed,
-                r.dropped,
-                r.last_error
-                    .as_ref()
-                    .map(|e| format!(" (last error: {e})"))
-                    .unwrap_or_default()
-            );
+        if r.failed > 0 || r.dropped > 0 || r.pending > 0 || !args.quiet {
+            eprintln!("acta: alert sink {r}");
         }
     }
     let mut line = format!(
