@@ -24,6 +24,17 @@ fn ndjson(o: &Output) -> Vec<Value> {
         .collect()
 }
 
+/// The Stratus Red Team CloudTrail samples.
+fn stratus() -> Vec<PathBuf> {
+    let mut inputs: Vec<PathBuf> = std::fs::read_dir(testdata("cloudtrail/stratus"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    inputs.sort();
+    inputs
+}
+
 fn rules() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/sigma")
 }
@@ -58,12 +69,7 @@ fn ingest_raises_the_alerts_detect_finds() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let receipts = dir.path().join("receipts");
-    let mut inputs: Vec<PathBuf> = std::fs::read_dir(testdata("cloudtrail/stratus"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .collect();
-    inputs.sort();
+    let inputs = stratus();
     let mut args: Vec<String> = vec![
         "ingest".into(),
         "-q".into(),
@@ -219,4 +225,151 @@ fn detectors_learn_from_the_ledger_across_runs() {
         findings(&data),
         vec![("behaviour".to_owned(), "new_ip".to_owned(), vec![601])]
     );
+}
+
+/// What a webhook receiver got: (delivery id, signature valid, finding).
+type Delivery = (String, bool, Value);
+
+/// A webhook receiver on a loopback port: checks each request's `X-Acta-Signature` against
+/// `secret` and answers 200.
+fn receiver(secret: &'static [u8]) -> (String, std::sync::mpsc::Receiver<Delivery>) {
+    use hmac::{Hmac, Mac};
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let mut headers = BTreeMap::new();
+                loop {
+                    let mut h = String::new();
+                    reader.read_line(&mut h).unwrap();
+                    let h = h.trim_end();
+                    if h.is_empty() {
+                        break;
+                    }
+                    let (k, v) = h.split_once(':').unwrap();
+                    headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_owned());
+                }
+                let len: usize = headers["content-length"].parse().unwrap();
+                let mut body = vec![0; len];
+                reader.read_exact(&mut body).unwrap();
+                let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret).unwrap();
+                mac.update(&body);
+                let hex: String = mac
+                    .finalize()
+                    .into_bytes()
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                let valid = headers.get("x-acta-signature") == Some(&format!("sha256={hex}"));
+                let delivery = headers.get("x-acta-delivery").cloned().unwrap_or_default();
+                let finding: Value = serde_json::from_slice(&body).unwrap();
+                let _ = tx.send((delivery, valid, finding));
+                stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                    .unwrap();
+            }
+        }
+    });
+    (url, rx)
+}
+
+/// Every alert reaches a real webhook receiver exactly once, signed with HMAC-SHA256 of its
+/// body under the configured secret, and is the finding the ledger holds.
+#[test]
+fn webhook_receives_each_alert_once_signed() {
+    const SECRET: &[u8] = b"correct horse battery staple";
+    let (url, deliveries) = receiver(SECRET);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("detect.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "rules = [{:?}]\n[[sink]]\ntype = \"webhook\"\nurl = \"{url}\"\nsecret_env = \"ACTA_TEST_WEBHOOK_SECRET\"\n",
+            rules().display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_acta"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["ingest", "-q", "--detect"])
+        .arg(&config)
+        .args(stratus())
+        .env(
+            "ACTA_TEST_WEBHOOK_SECRET",
+            std::str::from_utf8(SECRET).unwrap(),
+        )
+        .output()
+        .unwrap();
+    let out = ok(out);
+    let stored: BTreeSet<String> = ndjson(&ok(acta(
+        &data,
+        &["export", "source:acta-finding", "--format", "ndjson"],
+    )))
+    .iter()
+    .map(|f| {
+        f["event"]["unmapped"]["finding_uid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    })
+    .collect();
+    assert!(stored.len() > 50, "{}", text(&out));
+    let got: Vec<Delivery> = deliveries.try_iter().collect();
+    assert!(got.iter().all(|(_, valid, _)| *valid), "a bad signature");
+    let ids: Vec<&str> = got.iter().map(|(id, ..)| id.as_str()).collect();
+    let unique: BTreeSet<String> = ids.iter().map(|s| (*s).to_owned()).collect();
+    assert_eq!(ids.len(), unique.len(), "an alert delivered twice");
+    assert_eq!(unique, stored);
+    for (id, _, finding) in &got {
+        assert_eq!(finding["class_uid"], 2004);
+        assert_eq!(finding["finding_info"]["uid"], id.as_str());
+    }
+}
+
+/// An unreachable sink is reported, never fatal: everything is stored and the alerts are in the
+/// ledger.
+#[test]
+fn an_unreachable_sink_is_reported_not_fatal() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", closed.local_addr().unwrap());
+    drop(closed);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("detect.toml");
+    std::fs::write(
+        &config,
+        format!("[[sink]]\ntype = \"webhook\"\nurl = \"{url}\"\nmax_attempts = 2\ninitial_backoff_ms = 10\n"),
+    )
+    .unwrap();
+    let rules = rules().display().to_string();
+    let detect = config.display().to_string();
+    let file = testdata("cloudtrail/stratus/aws.defense-evasion.cloudtrail-stop.json");
+    let out = ok(acta(
+        &data,
+        &[
+            "ingest",
+            "--rules",
+            &rules,
+            "--detect",
+            &detect,
+            &file.display().to_string(),
+        ],
+    ));
+    let said = text(&out);
+    assert!(
+        said.contains("alert [") && said.contains("failed"),
+        "{said}"
+    );
+    assert!(!findings(&data).is_empty());
 }
