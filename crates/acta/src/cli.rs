@@ -320,6 +320,10 @@ pub struct BenchIngestArgs {
     /// DIR, plus the behavioural detectors); repeatable.
     #[arg(long, value_name = "DIR")]
     pub rules: Vec<PathBuf>,
+    /// Detect while ingesting with this configuration, as `acta ingest --detect FILE` (sinks
+    /// excepted: alerts go to the ledger only).
+    #[arg(long, value_name = "FILE")]
+    pub detect: Option<PathBuf>,
 }
 
 /// Output of the investigation commands.

@@ -23,7 +23,7 @@ use acta_index::Row;
 use acta_ingest::formats::finding::SOURCE as FINDING_SOURCE;
 use acta_ingest::formats::{Format, Registry};
 use acta_ledger::now_ms;
-use anyhow::{Context as _, Result, anyhow};
+use anyhow::{Context as _, Result, anyhow, bail};
 use indicatif::ProgressBar;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -38,6 +38,9 @@ use crate::store::{Prepared, renormalise};
 pub struct Config {
     /// Directories of Sigma rules (detection and correlation rules), relative to the file.
     pub rules: Vec<PathBuf>,
+    /// The lowest Sigma `level` that raises an alert (`informational`, `low`, `medium`, `high`,
+    /// `critical`); rules below it still feed correlations. Default: every level.
+    pub min_level: Option<String>,
     /// The behavioural detectors (`[behaviour.new_ip]`, `[behaviour.action_spike]`…).
     pub behaviour: behaviour::Config,
     /// Where alerts go besides the ledger (`[[sink]]`).
@@ -97,6 +100,8 @@ pub struct Detector {
     correlator: Correlator,
     behaviour: Behaviour,
     anomalies: Vec<Anomaly>,
+    /// Sigma rules and correlations below this severity raise no alert.
+    min_severity: u8,
     pub counts: Counts,
 }
 
@@ -121,7 +126,17 @@ impl Detector {
             rules = loaded.rules;
         }
         let behaviour = Behaviour::new(config.behaviour.clone())?;
+        let min_severity = match config.min_level.as_deref() {
+            None => 0,
+            Some(level) => match level_severity(Some(level)) {
+                0 => bail!(
+                    "min_level `{level}`: expected informational, low, medium, high or critical"
+                ),
+                s => s,
+            },
+        };
         Ok(Detector {
+            min_severity,
             correlator: rules.correlator(),
             rules: Arc::new(rules),
             behaviour,
@@ -189,7 +204,7 @@ impl Detector {
                 let mut ids: Vec<&str> = Vec::with_capacity(m.rules.len());
                 for rule in m.rules.iter().filter_map(|r| rules.rules().get(*r)) {
                     ids.push(&rule.id);
-                    if rule.alerts() {
+                    if rule.alerts() && level_severity(rule.level.as_deref()) >= self.min_severity {
                         self.counts.sigma += 1;
                         out.push(self.finish(Draft {
                             uid: format!("sigma:{}:{index}", rule.id),
@@ -214,6 +229,9 @@ impl Detector {
                 if let Some(event) = &m.event {
                     let hits = self.correlator.observe(&ids, row.time, event, index);
                     for hit in hits {
+                        if level_severity(hit.level.as_deref()) < self.min_severity {
+                            continue;
+                        }
                         self.counts.correlations += 1;
                         let finding = self.correlation(&hit, row, done.received_at_ms);
                         out.push(finding);

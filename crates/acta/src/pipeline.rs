@@ -333,7 +333,8 @@ impl Stages<'_> {
                     )
                 };
                 let batch = Batch::from_parts(n.source.clone(), n.received_at, data, spans)?;
-                if self.pending.len() >= opts.in_flight {
+                // A loop: settling a batch may queue its findings behind it.
+                while self.pending.len() >= opts.in_flight {
                     self.settle(names, summary, opts)?;
                 }
                 let ticket = appender.submit(batch)?;

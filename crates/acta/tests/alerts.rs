@@ -373,3 +373,32 @@ fn an_unreachable_sink_is_reported_not_fatal() {
     );
     assert!(!findings(&data).is_empty());
 }
+
+/// The example configuration loads, and its file sink gets one line per alert.
+#[test]
+fn the_example_configuration_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/detect.toml");
+    let file = testdata("cloudtrail/stratus/aws.defense-evasion.cloudtrail-stop.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_acta"))
+        .current_dir(dir.path())
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["ingest", "-q", "--detect"])
+        .arg(&example)
+        .arg(&file)
+        .output()
+        .unwrap();
+    ok(out);
+    let lines = std::fs::read_to_string(dir.path().join("alerts.ndjson")).unwrap();
+    let alerts: Vec<Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(alerts.len(), 1, "{lines}");
+    assert_eq!(
+        alerts[0]["finding_info"]["title"],
+        "AWS CloudTrail Important Change"
+    );
+    assert_eq!(findings(&dir.path().join("data")).len(), 1);
+}

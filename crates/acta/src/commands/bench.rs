@@ -271,13 +271,14 @@ fn run_bench(work: &Path, args: &BenchIngestArgs) -> Result<ExitCode> {
     } else {
         Some(Store::open(data.root(), None)?)
     };
-    let mut detector = if args.rules.is_empty() {
+    let mut detector = if args.rules.is_empty() && args.detect.is_none() {
         None
     } else {
-        let config = crate::detection::Config {
-            rules: args.rules.clone(),
-            ..crate::detection::Config::default()
+        let mut config = match &args.detect {
+            Some(path) => crate::detection::Config::load(path)?,
+            None => crate::detection::Config::default(),
         };
+        config.rules.extend(args.rules.iter().cloned());
         Some(crate::detection::Detector::new(&config)?)
     };
     let opts = Options {
