@@ -142,8 +142,19 @@ impl RuleSet {
     /// or used is reported in [`Loaded::errors`]; only an unreadable `dir`
     /// itself is an error.
     pub fn load_dir(dir: &Path) -> std::io::Result<Loaded> {
+        RuleSet::load_dirs(std::slice::from_ref(&dir))
+    }
+
+    /// Loads the rules of several directories as one set (correlations in
+    /// one may refer to rules in another); see [`RuleSet::load_dir`]. An
+    /// unreadable directory is an error naming it.
+    pub fn load_dirs(dirs: &[impl AsRef<Path>]) -> std::io::Result<Loaded> {
         let mut files = Vec::new();
-        collect_rule_files(dir, &mut files)?;
+        for dir in dirs {
+            let dir = dir.as_ref();
+            collect_rule_files(dir, &mut files)
+                .map_err(|e| std::io::Error::new(e.kind(), format!("`{}`: {e}", dir.display())))?;
+        }
         files.sort();
         let mut texts = Vec::new();
         let mut unreadable = Vec::new();

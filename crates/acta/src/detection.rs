@@ -109,19 +109,14 @@ impl Detector {
     /// Loads the rules of `config`; unusable rules are reported on standard error and left out.
     pub fn new(config: &Config) -> Result<Detector> {
         let mut rules = RuleSet::default();
-        if let Some(dir) = config.rules.first() {
-            let mut texts = Vec::new();
-            for dir in &config.rules {
-                collect(dir, &mut texts)
-                    .with_context(|| format!("cannot read the rules in `{}`", dir.display()))?;
-            }
-            texts.sort();
-            let loaded = RuleSet::from_texts(texts.iter().map(|(p, t)| (p.as_path(), t.as_str())));
+        if !config.rules.is_empty() {
+            let loaded =
+                RuleSet::load_dirs(&config.rules).context("cannot read the Sigma rules")?;
             for error in &loaded.errors {
                 eprintln!("acta: unusable rule: {error}");
             }
             if loaded.rules.rules().is_empty() {
-                eprintln!("acta: no usable Sigma rule in `{}`", dir.display());
+                eprintln!("acta: no usable Sigma rule in the rules directories");
             }
             rules = loaded.rules;
         }
@@ -426,22 +421,6 @@ fn severity_name(id: u8) -> &'static str {
         6 => "Fatal",
         _ => "Unknown",
     }
-}
-
-fn collect(dir: &Path, out: &mut Vec<(PathBuf, String)>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            collect(&path, out)?;
-        } else if path
-            .extension()
-            .is_some_and(|ext| ext == "yml" || ext == "yaml")
-        {
-            let text = std::fs::read_to_string(&path)?;
-            out.push((path, text));
-        }
-    }
-    Ok(())
 }
 
 /// The rows of findings, as the investigation store takes them.

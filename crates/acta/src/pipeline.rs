@@ -242,6 +242,9 @@ pub fn run(sink: Sink<'_>, inputs: &[PathBuf], mut opts: Options) -> Result<Summ
                 }
             }
             match more {
+                // The input paused (a stream on standard input): store, index and check
+                // everything read so far now rather than when a batch fills.
+                Ok(true) if records.is_empty() => stages.flush(&names, &mut summary, &mut opts)?,
                 Ok(true) => {}
                 Ok(false) => break,
                 Err(e) => {
@@ -424,6 +427,23 @@ impl Stages<'_> {
 }
 
 impl Stages<'_> {
+    /// Takes every batch through to the ledger and the store (committed when due).
+    fn flush(&mut self, names: &[String], summary: &mut Summary, opts: &mut Options) -> Result<()> {
+        while !self.normalising.is_empty() {
+            self.advance(names, summary, opts)?;
+        }
+        while !self.pending.is_empty() {
+            self.settle(names, summary, opts)?;
+        }
+        if let Sink::Ledger {
+            store: Some(store), ..
+        } = &mut self.sink
+        {
+            store.commit_if_due()?;
+        }
+        Ok(())
+    }
+
     /// Appends the findings of an acknowledged batch to the ledger, after the batches already in
     /// its hands; they reach the store and the sinks when acknowledged in turn.
     fn append_findings(&mut self, findings: Vec<Finding>, registry: &Registry) -> Result<()> {

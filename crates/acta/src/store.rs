@@ -304,6 +304,15 @@ impl Store {
         Ok(())
     }
 
+    /// Commits when entries were added since the last commit and that was a commit period ago
+    /// (an input pausing between records still becomes searchable within the period).
+    pub fn commit_if_due(&mut self) -> Result<()> {
+        if self.committed != self.next && self.last_commit.elapsed() >= COMMIT_EVERY {
+            self.commit()?;
+        }
+        Ok(())
+    }
+
     /// Commits, seals the rows not yet in a segment, and waits for background merges.
     pub fn close(mut self) -> Result<()> {
         self.commit()?;

@@ -402,3 +402,79 @@ fn the_example_configuration_works() {
     );
     assert_eq!(findings(&dir.path().join("data")).len(), 1);
 }
+
+/// A stream on standard input is checked as it arrives: a record followed by a pause raises its
+/// alert, and becomes searchable, while the stream is still open.
+#[test]
+fn a_paused_stream_alerts_and_is_searchable_before_it_ends() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(testdata(
+            "cloudtrail/stratus/aws.defense-evasion.cloudtrail-stop.json",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let records = doc["Records"]
+        .as_array()
+        .cloned()
+        .unwrap_or_else(|| vec![doc]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_acta"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["ingest", "--rules"])
+        .arg(rules())
+        .args(["--source", "cloudtrail", "-"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let _ = tx.send(line.unwrap());
+        }
+    });
+    let sent = Instant::now();
+    for r in &records {
+        writeln!(stdin, "{r}").unwrap();
+    }
+    stdin.flush().unwrap();
+    let alert = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("no alert while the stream is open");
+        if line.starts_with("alert [") {
+            break line;
+        }
+    };
+    assert!(alert.contains("AWS CloudTrail Important Change"), "{alert}");
+    assert!(
+        sent.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        sent.elapsed()
+    );
+    // Searchable while the stream is still open (the index commits within its period).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = acta(&data, &["search", "action:StopLogging", "-o", "ndjson"]);
+        if found.status.success() && !ndjson(&found).is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not searchable: {}",
+            text(&found)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}

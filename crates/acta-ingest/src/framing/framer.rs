@@ -90,7 +90,8 @@ impl<R: BufRead> Framer<R> {
     /// record data (and at least one new record) or the input ends.
     ///
     /// Returns `Ok(true)` while more input may follow, `Ok(false)` at the end
-    /// of input. After an I/O error, the records read before it (the partial
+    /// of input. A reader that pauses (fails with `WouldBlock`) ends the
+    /// batch early, possibly with no new record. After an I/O error, the records read before it (the partial
     /// one flagged [`Flag::Truncated`]) come first with `Ok(true)`; the error
     /// comes on the next call, which appends nothing; calls after that return
     /// `Ok(false)`.
@@ -113,6 +114,9 @@ impl<R: BufRead> Framer<R> {
             let buf = match self.reader.fill_buf() {
                 Ok(buf) => buf,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // The input paused (standard input, `open_input`): hand on what is here, maybe
+                // nothing; the next call goes on reading.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(true),
                 Err(source) => {
                     self.core.interrupt(batch);
                     let err = FramingError::Io {
