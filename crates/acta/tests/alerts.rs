@@ -463,6 +463,7 @@ fn a_paused_stream_alerts_and_is_searchable_before_it_ends() {
     );
     // Searchable while the stream is still open (the index commits within its period).
     let deadline = Instant::now() + Duration::from_secs(10);
+    let (_wake, pause) = std::sync::mpsc::channel::<()>();
     loop {
         let found = acta(&data, &["search", "action:StopLogging", "-o", "ndjson"]);
         if found.status.success() && !ndjson(&found).is_empty() {
@@ -473,7 +474,7 @@ fn a_paused_stream_alerts_and_is_searchable_before_it_ends() {
             "not searchable: {}",
             text(&found)
         );
-        std::thread::sleep(Duration::from_millis(200));
+        let _ = pause.recv_timeout(Duration::from_millis(200));
     }
     drop(stdin);
     assert!(child.wait().unwrap().success());
