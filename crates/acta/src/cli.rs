@@ -493,9 +493,10 @@ pub struct ReindexArgs {
 
 #[derive(Debug, Args)]
 pub struct DetectArgs {
-    /// Directory of Sigma rules, read recursively (e.g. `rules/sigma`).
-    #[arg(long, value_name = "DIR")]
-    pub rules: PathBuf,
+    /// Directory of Sigma rules and correlations, read recursively (e.g. `rules/sigma`);
+    /// repeatable, the directories loaded as one set.
+    #[arg(long, value_name = "DIR", required = true)]
+    pub rules: Vec<PathBuf>,
 
     /// The acta source of every file (`cloudtrail`, `k8s-audit`, `syslog`…), instead of each
     /// file's detected format.

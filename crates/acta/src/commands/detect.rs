@@ -32,8 +32,7 @@ struct Correlated {
 }
 
 pub fn run(args: DetectArgs) -> Result<ExitCode> {
-    let loaded = RuleSet::load_dir(&args.rules)
-        .with_context(|| format!("cannot read the rules directory `{}`", args.rules.display()))?;
+    let loaded = RuleSet::load_dirs(&args.rules).context("cannot read the rules")?;
     for error in &loaded.errors {
         eprintln!("acta: unusable rule: {error}");
     }

@@ -92,6 +92,20 @@ pub fn run(data: &DataDir, args: IngestArgs) -> Result<ExitCode> {
     if args.dry_run {
         return dry_run(&args, opts, &progress);
     }
+    // Detection's configuration, rules and sinks are checked before anything is stored.
+    let mut detector = None;
+    let mut sinks = None;
+    if args.detect.is_some() || !args.rules.is_empty() {
+        let mut config = match &args.detect {
+            Some(path) => Config::load(path)?,
+            None => Config::default(),
+        };
+        config.rules.extend(args.rules.iter().cloned());
+        detector = Some(Detector::new(&config)?);
+        if !config.sink.is_empty() {
+            sinks = Some(Sinks::start(&config.sink)?);
+        }
+    }
     let ledger = data.open_ledger()?;
     let mut store = if args.no_index {
         None
@@ -118,16 +132,8 @@ pub fn run(data: &DataDir, args: IngestArgs) -> Result<ExitCode> {
             );
         }
     }
-    let mut detector = None;
-    let mut sinks = None;
-    if args.detect.is_some() || !args.rules.is_empty() {
-        let mut config = match &args.detect {
-            Some(path) => Config::load(path)?,
-            None => Config::default(),
-        };
-        config.rules.extend(args.rules.iter().cloned());
-        let mut d = Detector::new(&config)?;
-        // The behavioural detectors learn from every entry already stored.
+    // The behavioural detectors learn from every entry already stored.
+    if let Some(d) = detector.as_mut() {
         let replayed = d.replay(
             &data.ledger_dir(),
             &registry,
@@ -143,10 +149,6 @@ pub fn run(data: &DataDir, args: IngestArgs) -> Result<ExitCode> {
                 units::count(replayed)
             );
         }
-        if !config.sink.is_empty() {
-            sinks = Some(Sinks::start(&config.sink)?);
-        }
-        detector = Some(d);
     }
     let sink = Sink::Ledger {
         appender: &appender,
