@@ -95,6 +95,8 @@ pub struct RuleSet {
     by_source: HashMap<&'static str, Vec<usize>>,
     /// Per source, the fields its rules read.
     fields: HashMap<&'static str, FieldSet>,
+    /// Per source, its rules indexed by their guards.
+    guarded: HashMap<&'static str, Guarded>,
     correlations: Vec<Correlation>,
 }
 
@@ -129,10 +131,15 @@ impl RuleSet {
                 rule.read_fields(fields.entry(source).or_default());
             }
         }
+        let guarded = by_source
+            .iter()
+            .map(|(source, indexes)| (*source, Guarded::new(&rules, indexes)))
+            .collect();
         RuleSet {
             rules,
             by_source,
             fields,
+            guarded,
             correlations: Vec::new(),
         }
     }
@@ -219,6 +226,12 @@ impl RuleSet {
             }
         }
         let correlations = resolve(&mut rules, correlations, &unusable, &mut errors);
+        let set = RuleSet::assemble(rules, correlations);
+        Loaded { rules: set, errors }
+    }
+
+    /// A rule set of rules and the correlations over them.
+    fn assemble(rules: Vec<Rule>, correlations: Vec<Correlation>) -> RuleSet {
         let mut set = RuleSet::new(rules);
         // Correlations read their group-by fields (or what their aliases stand for) and
         // `value_count`'s field from the events of every source.
@@ -235,7 +248,21 @@ impl RuleSet {
             }
         }
         set.correlations = correlations;
-        Loaded { rules: set, errors }
+        set
+    }
+
+    /// This set without the rules `drop` names, except those a correlation
+    /// refers to (e.g. the rules below an alerting level, which then need
+    /// not be evaluated at all).
+    pub fn without(&self, drop: impl Fn(&Rule) -> bool) -> RuleSet {
+        let referenced = |rule: &Rule| self.correlations.iter().any(|c| c.rules.contains(&rule.id));
+        let rules = self
+            .rules
+            .iter()
+            .filter(|rule| !drop(rule) || referenced(rule))
+            .cloned()
+            .collect();
+        RuleSet::assemble(rules, self.correlations.clone())
     }
 
     /// All the detection rules, including those that only feed
@@ -267,13 +294,8 @@ impl RuleSet {
         source: &str,
         event: &'e Event,
     ) -> impl Iterator<Item = &'a Rule> + use<'a, 'e> {
-        self.by_source
-            .get(source)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|i| self.rules.get(*i))
-            .filter(move |rule| rule.matches(event))
+        self.matching(source, event)
+            .filter_map(|i| self.rules.get(i))
     }
 
     /// The positions (in [`RuleSet::rules`]) of every rule for an acta source
@@ -283,12 +305,13 @@ impl RuleSet {
         source: &str,
         event: &'e Event,
     ) -> impl Iterator<Item = usize> + use<'a, 'e> {
-        self.by_source
+        let candidates = self
+            .guarded
             .get(source)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-            .iter()
-            .copied()
+            .map(|g| g.candidates(event))
+            .unwrap_or_default();
+        candidates
+            .into_iter()
             .filter(move |i| self.rules.get(*i).is_some_and(|rule| rule.matches(event)))
     }
 
@@ -347,6 +370,72 @@ impl RuleSet {
             rules,
             correlations,
         }
+    }
+}
+
+/// One source's rules, indexed by their guards ([`Rule::guard`]): an event
+/// is tried only against the rules whose guard its fields satisfy, and the
+/// rules without one.
+#[derive(Debug, Clone, Default)]
+struct Guarded {
+    unguarded: Vec<usize>,
+    /// Per guarded field: the rules by lowercase value, and all of them.
+    fields: Vec<GuardedField>,
+}
+
+/// A guarded field: its path, its rules by lowercase value, and all of them.
+type GuardedField = (String, HashMap<Vec<u8>, Vec<usize>>, Vec<usize>);
+
+impl Guarded {
+    fn new(rules: &[Rule], indexes: &[usize]) -> Guarded {
+        let mut g = Guarded::default();
+        for &i in indexes {
+            let Some(guard) = rules.get(i).and_then(Rule::guard) else {
+                g.unguarded.push(i);
+                continue;
+            };
+            let at = match g.fields.iter().position(|(f, ..)| *f == guard.field) {
+                Some(at) => at,
+                None => {
+                    g.fields
+                        .push((guard.field.clone(), HashMap::new(), Vec::new()));
+                    g.fields.len() - 1
+                }
+            };
+            if let Some((_, by_value, all)) = g.fields.get_mut(at) {
+                for value in guard.values {
+                    by_value.entry(value).or_default().push(i);
+                }
+                all.push(i);
+            }
+        }
+        g
+    }
+
+    /// The rules worth trying on `event`, in rule order.
+    fn candidates(&self, event: &Event) -> Vec<usize> {
+        let mut out = self.unguarded.clone();
+        let mut key = Vec::new();
+        for (field, by_value, all) in &self.fields {
+            let Some(value) = event.field(field) else {
+                continue;
+            };
+            for text in value.texts() {
+                if !text.is_ascii() {
+                    // Unicode case folding may map it onto an ASCII literal: try them all.
+                    out.extend_from_slice(all);
+                    continue;
+                }
+                key.clear();
+                key.extend(text.bytes().map(|b| b.to_ascii_lowercase()));
+                if let Some(rules) = by_value.get(key.as_slice()) {
+                    out.extend_from_slice(rules);
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 }
 

@@ -215,6 +215,18 @@ impl Pattern {
     }
 }
 
+impl Pattern {
+    /// The ASCII literal this pattern equals, case-insensitively, when it
+    /// matches whole values without wildcards and is not `cased`: a value
+    /// that is ASCII matches exactly when it equals it ignoring ASCII case.
+    pub fn whole_literal(&self) -> Option<&[u8]> {
+        match (&self.literal, self.anchor, self.cased) {
+            (Some(literal), Anchor::Whole, false) => Some(literal),
+            _ => None,
+        }
+    }
+}
+
 /// The literal text of a Sigma string without wildcards (escapes
 /// resolved), when it is ASCII.
 fn literal(value: &str) -> Option<Vec<u8>> {

@@ -641,3 +641,94 @@ impl Rule {
         }
     }
 }
+
+/// A field a rule needs, with the values it must have: the rule can match
+/// an event only when one of the field's (ASCII) values equals one of
+/// these, ignoring ASCII case. Rule sets index rules by it, so that most
+/// rules are not evaluated at all on events they cannot match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guard {
+    /// The field's dotted path.
+    pub field: String,
+    /// The values, lowercase ASCII.
+    pub values: Vec<Vec<u8>>,
+}
+
+impl Rule {
+    /// The rule's guard, when its condition needs one field to equal one
+    /// of a set of literal values (e.g. `eventName: [DeleteTrail, StopLogging]`
+    /// in a selection the condition cannot do without). A field named
+    /// `eventName` is preferred, then the fewest values.
+    pub fn guard(&self) -> Option<Guard> {
+        guard_of(&self.condition, &self.selections)
+    }
+}
+
+fn guard_of(condition: &Condition, selections: &[Selection]) -> Option<Guard> {
+    match condition {
+        Condition::Selection(i) => selections.get(*i).and_then(selection_guard),
+        Condition::All(items) => items
+            .iter()
+            .filter_map(|c| guard_of(c, selections))
+            .min_by_key(|g| (g.field != "eventName", g.values.len())),
+        Condition::Any(items) => {
+            let mut guards = items.iter().map(|c| guard_of(c, selections));
+            let mut union = guards.next()??;
+            for g in guards {
+                let g = g?;
+                if g.field != union.field {
+                    return None;
+                }
+                union.values.extend(g.values);
+            }
+            union.values.sort();
+            union.values.dedup();
+            Some(union)
+        }
+        Condition::Not(_) => None,
+    }
+}
+
+fn selection_guard(selection: &Selection) -> Option<Guard> {
+    let Selection::Fields(maps) = selection else {
+        return None;
+    };
+    // Each map (one of which must match) must name the same guarded field.
+    let mut union: Option<Guard> = None;
+    for entries in maps {
+        let best = entries
+            .iter()
+            .filter_map(entry_guard)
+            .min_by_key(|g| (g.field != "eventName", g.values.len()));
+        let g = best?;
+        match &mut union {
+            None => union = Some(g),
+            Some(u) if u.field == g.field => u.values.extend(g.values),
+            Some(_) => return None,
+        }
+    }
+    let mut union = union?;
+    union.values.sort();
+    union.values.dedup();
+    Some(union)
+}
+
+/// An entry whose every alternative is a whole, uncased ASCII literal.
+fn entry_guard(entry: &FieldEntry) -> Option<Guard> {
+    if entry.all || entry.values.is_empty() {
+        return None;
+    }
+    let mut values = Vec::new();
+    for alternatives in &entry.values {
+        for m in alternatives {
+            let ValueMatcher::Pattern(p) = m else {
+                return None;
+            };
+            values.push(p.whole_literal()?.to_ascii_lowercase());
+        }
+    }
+    Some(Guard {
+        field: entry.field.clone(),
+        values,
+    })
+}

@@ -173,6 +173,46 @@ fn matches_equal_the_oracle() {
 }
 
 /// Whether an unusable rule's text names this acta source's log source.
+/// Trying only the rules whose guard an event satisfies finds exactly the
+/// rules that match when every rule of the source is tried, on every
+/// test-data event of every source.
+#[test]
+fn guarded_rules_find_what_trying_every_rule_finds() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let testdata = root.join("testdata");
+    let loaded = RuleSet::load_dir(&root.join("rules/sigma")).unwrap();
+    let set = &loaded.rules;
+    let guarded = set.rules().iter().filter(|r| r.guard().is_some()).count();
+    assert!(guarded > 50, "only {guarded} rules have a guard");
+    let mut checked = 0;
+    let mut matched = 0;
+    for (sources, files) in groups(&testdata) {
+        for file in files {
+            for event in load_events(&file) {
+                for source in sources {
+                    let fast: Vec<&str> = set
+                        .matches_all(source, &event)
+                        .map(|r| r.id.as_str())
+                        .collect();
+                    let slow: Vec<&str> = set
+                        .rules()
+                        .iter()
+                        .filter(|r| r.sources().contains(source) && r.matches(&event))
+                        .map(|r| r.id.as_str())
+                        .collect();
+                    assert_eq!(fast, slow, "{}", file.display());
+                    checked += 1;
+                    matched += slow.len();
+                }
+            }
+        }
+    }
+    assert!(
+        checked > 1000 && matched > 100,
+        "{checked} events, {matched} matches"
+    );
+}
+
 fn mentions_source(text: &str, source: &str) -> bool {
     let product = match source {
         "cloudtrail" => "product: aws",

@@ -130,6 +130,11 @@ impl Detector {
                 s => s,
             },
         };
+        // Rules that can raise no alert (below min_level) and feed no correlation are not
+        // evaluated at all.
+        if min_severity > 0 {
+            rules = rules.without(|rule| level_severity(rule.level.as_deref()) < min_severity);
+        }
         Ok(Detector {
             min_severity,
             correlator: rules.correlator(),

@@ -479,3 +479,45 @@ fn a_paused_stream_alerts_and_is_searchable_before_it_ends() {
     drop(stdin);
     assert!(child.wait().unwrap().success());
 }
+
+/// With `min_level`, only rules at or above it alert: exactly the matches of `acta detect`
+/// whose level is that high.
+#[test]
+fn min_level_keeps_the_alerts_at_or_above_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("detect.toml");
+    std::fs::write(&config, "min_level = \"medium\"\n").unwrap();
+    let inputs = stratus();
+    let mut ingest = Command::new(env!("CARGO_BIN_EXE_acta"));
+    ingest
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["ingest", "-q", "--rules"])
+        .arg(rules())
+        .arg("--detect")
+        .arg(&config)
+        .args(&inputs);
+    ok(ingest.output().unwrap());
+    let mut offline = Command::new(env!("CARGO_BIN_EXE_acta"));
+    offline
+        .args(["detect", "-o", "ndjson", "--rules"])
+        .arg(rules())
+        .args(&inputs);
+    let mut expected: BTreeMap<String, usize> = BTreeMap::new();
+    for m in ndjson(&ok(offline.output().unwrap())) {
+        if ["medium", "high", "critical"].contains(&m["level"].as_str().unwrap_or("")) {
+            *expected
+                .entry(m["rule"].as_str().unwrap().to_owned())
+                .or_default() += 1;
+        }
+    }
+    let mut raised: BTreeMap<String, usize> = BTreeMap::new();
+    for (kind, rule, _) in findings(&data) {
+        if kind == "sigma" {
+            *raised.entry(rule).or_default() += 1;
+        }
+    }
+    assert!(expected.len() >= 5, "{expected:?}");
+    assert_eq!(raised, expected);
+}
