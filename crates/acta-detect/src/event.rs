@@ -12,7 +12,6 @@
 use std::collections::HashMap;
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -23,14 +22,18 @@ use serde_json::{Number, Value};
 pub struct FieldSet {
     /// Every field, as [`Event::from_record`] keeps.
     all: bool,
-    /// Dotted paths read.
-    paths: HashSet<String>,
-    /// Every proper dotted prefix of a path read (`a` and `a.b` of `a.b.c`):
-    /// the objects to look inside.
-    prefixes: HashSet<String>,
+    /// Every dotted path read ([`READ`]), and every proper dotted prefix of
+    /// one (`a` and `a.b` of `a.b.c`: [`ENTER`], the objects to look inside):
+    /// one lookup per key of the record.
+    paths: HashMap<String, u8, foldhash::fast::RandomState>,
     /// Keyword rules search every string value.
     strings: bool,
 }
+
+/// The path is a field read.
+const READ: u8 = 1;
+/// The path is an object holding fields read.
+const ENTER: u8 = 2;
 
 impl FieldSet {
     /// Every field and every string.
@@ -47,11 +50,11 @@ impl FieldSet {
         let mut at = 0;
         while let Some(dot) = path.get(at..).and_then(|rest| rest.find('.')) {
             if let Some(prefix) = path.get(..at + dot) {
-                self.prefixes.insert(prefix.to_owned());
+                *self.paths.entry(prefix.to_owned()).or_default() |= ENTER;
             }
             at += dot + 1;
         }
-        self.paths.insert(path.to_owned());
+        *self.paths.entry(path.to_owned()).or_default() |= READ;
     }
 
     /// Asks for every string value (keyword rules).
@@ -63,16 +66,17 @@ impl FieldSet {
     pub fn extend(&mut self, other: &FieldSet) {
         self.all |= other.all;
         self.strings |= other.strings;
-        self.paths.extend(other.paths.iter().cloned());
-        self.prefixes.extend(other.prefixes.iter().cloned());
+        for (path, kind) in &other.paths {
+            *self.paths.entry(path.clone()).or_default() |= kind;
+        }
     }
 
     fn keeps(&self, path: &str) -> bool {
-        self.all || self.paths.contains(path)
+        self.all || self.paths.get(path).is_some_and(|k| k & READ != 0)
     }
 
     fn enters(&self, path: &str) -> bool {
-        self.all || self.prefixes.contains(path) || self.paths.contains(path)
+        self.all || self.paths.contains_key(path)
     }
 }
 
