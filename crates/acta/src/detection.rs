@@ -68,7 +68,7 @@ impl Config {
 pub struct Finding {
     /// The finding's JSON: exactly the ledger entry.
     pub json: String,
-    /// What sinks are sent (always present: a finding acta writes is always readable).
+    /// What sinks are sent.
     pub alert: Option<Alert>,
 }
 
@@ -362,8 +362,16 @@ impl Detector {
         }
         let json = finding.to_string();
         Finding {
-            // Read back from the finding itself, so that what sinks are told is what the ledger holds.
-            alert: Alert::from_finding(Arc::from(json.as_str())).ok(),
+            alert: Some(Alert {
+                uid: d.uid,
+                title: d.name.to_owned(),
+                severity: severity.to_owned(),
+                severity_id: d.severity_id,
+                actor: d.row.actor.clone(),
+                message: d.message,
+                time_ms: alert_time,
+                json: Arc::from(json.as_str()),
+            }),
             json,
         }
     }

@@ -447,7 +447,10 @@ impl Stages<'_> {
     /// Appends the findings of an acknowledged batch to the ledger, after the batches already in
     /// its hands; they reach the store and the sinks when acknowledged in turn.
     fn append_findings(&mut self, findings: Vec<Finding>, registry: &Registry) -> Result<()> {
-        let Sink::Ledger { appender, .. } = &self.sink else {
+        let Sink::Ledger {
+            appender, store, ..
+        } = &self.sink
+        else {
             return Ok(());
         };
         let received_at = now_ms();
@@ -460,7 +463,12 @@ impl Stages<'_> {
             spans.push(start..data.len());
         }
         let source = SourceName::new(FINDING_SOURCE)?;
-        let rows = detection::finding_rows(registry, &findings, received_at_ms);
+        // Rows only for an investigation store to index.
+        let rows = if store.is_some() {
+            detection::finding_rows(registry, &findings, received_at_ms)
+        } else {
+            Vec::new()
+        };
         let batch = Batch::from_parts(source.clone(), received_at, data.clone(), spans.clone())?;
         let ticket = appender.submit(batch)?;
         self.pending.push_back(Pending {

@@ -108,67 +108,73 @@ pub struct Alert {
     pub json: Arc<str>,
 }
 
-#[derive(Deserialize)]
-struct FindingView {
-    time: Option<i64>,
-    severity_id: Option<u8>,
-    severity: Option<String>,
-    message: Option<String>,
-    finding_info: Option<FindingInfoView>,
-    actor: Option<ActorView>,
-}
+/// Alerts read back from a serialised finding, as a receiver would (the tests' view).
+#[cfg(test)]
+mod from_finding {
+    use super::*;
 
-#[derive(Deserialize)]
-struct FindingInfoView {
-    uid: String,
-    title: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ActorView {
-    user: Option<UserView>,
-}
-
-#[derive(Deserialize)]
-struct UserView {
-    name: Option<String>,
-}
-
-impl Alert {
-    /// The alert for a serialised Detection Finding; its `finding_info.uid` is required.
-    pub fn from_finding(json: Arc<str>) -> Result<Alert> {
-        let view: FindingView =
-            serde_json::from_str(&json).context("the alert is not a valid finding")?;
-        let info = view
-            .finding_info
-            .ok_or_else(|| anyhow!("the finding has no finding_info.uid"))?;
-        let severity_id = view.severity_id.unwrap_or(0);
-        Ok(Alert {
-            uid: info.uid,
-            title: info.title.unwrap_or_default(),
-            severity: view
-                .severity
-                .unwrap_or_else(|| severity_name(severity_id).to_owned()),
-            severity_id,
-            actor: view.actor.and_then(|a| a.user).and_then(|u| u.name),
-            message: view.message.unwrap_or_default(),
-            time_ms: view.time.unwrap_or(0),
-            json,
-        })
+    #[derive(Deserialize)]
+    struct FindingView {
+        time: Option<i64>,
+        severity_id: Option<u8>,
+        severity: Option<String>,
+        message: Option<String>,
+        finding_info: Option<FindingInfoView>,
+        actor: Option<ActorView>,
     }
-}
 
-/// OCSF's name for a `severity_id`.
-fn severity_name(id: u8) -> &'static str {
-    match id {
-        1 => "Informational",
-        2 => "Low",
-        3 => "Medium",
-        4 => "High",
-        5 => "Critical",
-        6 => "Fatal",
-        99 => "Other",
-        _ => "Unknown",
+    #[derive(Deserialize)]
+    struct FindingInfoView {
+        uid: String,
+        title: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    struct ActorView {
+        user: Option<UserView>,
+    }
+
+    #[derive(Deserialize)]
+    struct UserView {
+        name: Option<String>,
+    }
+
+    impl Alert {
+        /// The alert for a serialised Detection Finding; its `finding_info.uid` is required.
+        pub fn from_finding(json: Arc<str>) -> Result<Alert> {
+            let view: FindingView =
+                serde_json::from_str(&json).context("the alert is not a valid finding")?;
+            let info = view
+                .finding_info
+                .ok_or_else(|| anyhow!("the finding has no finding_info.uid"))?;
+            let severity_id = view.severity_id.unwrap_or(0);
+            Ok(Alert {
+                uid: info.uid,
+                title: info.title.unwrap_or_default(),
+                severity: view
+                    .severity
+                    .unwrap_or_else(|| severity_name(severity_id).to_owned()),
+                severity_id,
+                actor: view.actor.and_then(|a| a.user).and_then(|u| u.name),
+                message: view.message.unwrap_or_default(),
+                time_ms: view.time.unwrap_or(0),
+                json,
+            })
+        }
+    }
+
+    /// OCSF's name for a `severity_id`.
+    fn severity_name(id: u8) -> &'static str {
+        match id {
+            1 => "Informational",
+            2 => "Low",
+            3 => "Medium",
+            4 => "High",
+            5 => "Critical",
+            6 => "Fatal",
+            99 => "Other",
+            _ => "Unknown",
+        }
     }
 }
 
