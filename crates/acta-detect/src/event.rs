@@ -12,6 +12,7 @@
 use std::collections::HashMap;
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -25,7 +26,9 @@ pub struct FieldSet {
     /// Every dotted path read ([`READ`]), and every proper dotted prefix of
     /// one (`a` and `a.b` of `a.b.c`: [`ENTER`], the objects to look inside):
     /// one lookup per key of the record.
-    paths: HashMap<String, u8, foldhash::fast::RandomState>,
+    paths: HashMap<Arc<str>, u8, foldhash::fast::RandomState>,
+    /// How many paths are read.
+    reads: usize,
     /// Keyword rules search every string value.
     strings: bool,
 }
@@ -50,11 +53,15 @@ impl FieldSet {
         let mut at = 0;
         while let Some(dot) = path.get(at..).and_then(|rest| rest.find('.')) {
             if let Some(prefix) = path.get(..at + dot) {
-                *self.paths.entry(prefix.to_owned()).or_default() |= ENTER;
+                *self.paths.entry(Arc::from(prefix)).or_default() |= ENTER;
             }
             at += dot + 1;
         }
-        *self.paths.entry(path.to_owned()).or_default() |= READ;
+        let kind = self.paths.entry(Arc::from(path)).or_default();
+        if *kind & READ == 0 {
+            self.reads += 1;
+        }
+        *kind |= READ;
     }
 
     /// Asks for every string value (keyword rules).
@@ -67,8 +74,17 @@ impl FieldSet {
         self.all |= other.all;
         self.strings |= other.strings;
         for (path, kind) in &other.paths {
-            *self.paths.entry(path.clone()).or_default() |= kind;
+            let mine = self.paths.entry(path.clone()).or_default();
+            if *mine & READ == 0 && kind & READ != 0 {
+                self.reads += 1;
+            }
+            *mine |= kind;
         }
+    }
+
+    /// The set's own copy of a path read, shared by every event.
+    fn key(&self, path: &str) -> Option<Arc<str>> {
+        self.paths.get_key_value(path).map(|(k, _)| k.clone())
     }
 
     fn keeps(&self, path: &str) -> bool {
@@ -97,7 +113,8 @@ impl Walk<'_> {
             self.path.as_str()
         };
         if self.set.keeps(path) {
-            self.event.fields.insert(path.to_owned(), value);
+            let key = self.set.key(path).unwrap_or_else(|| Arc::from(path));
+            self.event.fields.insert(key, value);
         }
     }
 }
@@ -308,7 +325,7 @@ impl FieldValue {
 pub struct Event {
     /// Keyed with foldhash: seeded per process (keys may come from the record), and several
     /// times faster than SipHash on short paths.
-    fields: HashMap<String, FieldValue, foldhash::fast::RandomState>,
+    fields: HashMap<Arc<str>, FieldValue, foldhash::fast::RandomState>,
     strings: Vec<String>,
 }
 
@@ -330,7 +347,7 @@ impl Event {
         let mut event = Event::default();
         event
             .fields
-            .insert("message".to_owned(), FieldValue::Text(line.to_owned()));
+            .insert(Arc::from("message"), FieldValue::Text(line.to_owned()));
         event.strings.push(line.to_owned());
         event
     }
@@ -346,6 +363,7 @@ impl Event {
     /// fields kept are exactly those [`Event::from_record`] gives.
     pub fn from_record_fields(bytes: &[u8], fields: &FieldSet) -> Event {
         let mut event = Event::default();
+        event.fields.reserve(if fields.all { 32 } else { fields.reads });
         let mut path = String::new();
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let walked = serde::de::DeserializeSeed::deserialize(
@@ -391,14 +409,14 @@ impl Event {
             }
             Value::Array(items) => {
                 let texts = items.iter().filter_map(scalar_text).collect();
-                self.fields.insert(prefix, FieldValue::List(texts));
+                self.fields.insert(Arc::from(prefix), FieldValue::List(texts));
             }
             Value::Null => {
-                self.fields.insert(prefix, FieldValue::Null);
+                self.fields.insert(Arc::from(prefix), FieldValue::Null);
             }
             scalar => {
                 if let Some(text) = scalar_text(scalar) {
-                    self.fields.insert(prefix, FieldValue::Text(text));
+                    self.fields.insert(Arc::from(prefix), FieldValue::Text(text));
                 }
             }
         }
