@@ -12,8 +12,8 @@
 use std::collections::HashMap;
 
 use std::borrow::Cow;
-use std::sync::Arc;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Number, Value};
@@ -363,7 +363,9 @@ impl Event {
     /// fields kept are exactly those [`Event::from_record`] gives.
     pub fn from_record_fields(bytes: &[u8], fields: &FieldSet) -> Event {
         let mut event = Event::default();
-        event.fields.reserve(if fields.all { 32 } else { fields.reads });
+        event
+            .fields
+            .reserve(if fields.all { 32 } else { fields.reads });
         let mut path = String::new();
         let mut de = serde_json::Deserializer::from_slice(bytes);
         let walked = serde::de::DeserializeSeed::deserialize(
@@ -409,14 +411,16 @@ impl Event {
             }
             Value::Array(items) => {
                 let texts = items.iter().filter_map(scalar_text).collect();
-                self.fields.insert(Arc::from(prefix), FieldValue::List(texts));
+                self.fields
+                    .insert(Arc::from(prefix), FieldValue::List(texts));
             }
             Value::Null => {
                 self.fields.insert(Arc::from(prefix), FieldValue::Null);
             }
             scalar => {
                 if let Some(text) = scalar_text(scalar) {
-                    self.fields.insert(Arc::from(prefix), FieldValue::Text(text));
+                    self.fields
+                        .insert(Arc::from(prefix), FieldValue::Text(text));
                 }
             }
         }

@@ -25,7 +25,7 @@ use acta_ingest::formats::{Format, Registry};
 use acta_ledger::now_ms;
 use anyhow::{Context as _, Result, anyhow, bail};
 use indicatif::ProgressBar;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::normalise::Done;
@@ -309,58 +309,64 @@ impl Detector {
         self.counts.detection_ms += i128::from(alert_time) - i128::from(d.ingest_time);
         let severity = severity_name(d.severity_id);
         let last_time = d.row.time.max(d.first_time);
-        let mut finding = json!({
-            "class_uid": 2004,
-            "class_name": "Detection Finding",
-            "category_uid": 2,
-            "category_name": "Findings",
-            "activity_id": 1,
-            "activity_name": "Create",
-            "type_uid": 200_401,
-            "time": alert_time,
-            "start_time": d.first_time,
-            "end_time": last_time,
-            "severity_id": d.severity_id,
-            "severity": severity,
-            "status_id": 1,
-            "status": "New",
-            "is_alert": true,
-            "message": d.message,
-            "finding_info": {
-                "uid": d.uid,
-                "title": d.name,
-                "types": [d.kind],
-                "analytic": {
-                    "uid": d.analytic,
-                    "name": d.name,
-                    "type_id": d.type_id,
-                    "type": if d.type_id == 1 { "Rule" } else { "Behavioral" },
+        let related: Vec<Related> = d.entries.iter().map(|i| Related { uid: *i }).collect();
+        let finding = Out {
+            class_uid: 2004,
+            class_name: "Detection Finding",
+            category_uid: 2,
+            category_name: "Findings",
+            activity_id: 1,
+            activity_name: "Create",
+            type_uid: 200_401,
+            time: alert_time,
+            start_time: d.first_time,
+            end_time: last_time,
+            severity_id: d.severity_id,
+            severity,
+            status_id: 1,
+            status: "New",
+            is_alert: true,
+            message: &d.message,
+            finding_info: Info {
+                uid: &d.uid,
+                title: d.name,
+                types: [d.kind],
+                analytic: Analytic {
+                    uid: d.analytic,
+                    name: d.name,
+                    type_id: d.type_id,
+                    r#type: if d.type_id == 1 { "Rule" } else { "Behavioral" },
                 },
-                "created_time": alert_time,
-                "first_seen_time": d.first_time,
-                "last_seen_time": last_time,
-                "related_events": d.entries.iter().map(|i| json!({"uid": i.to_string()})).collect::<Vec<_>>(),
+                created_time: alert_time,
+                first_seen_time: d.first_time,
+                last_seen_time: last_time,
+                related_events: &related,
             },
-            "metadata": {
-                "version": acta_event::OCSF_VERSION,
-                "product": {"name": "acta", "vendor_name": "acta", "version": env!("CARGO_PKG_VERSION")},
+            actor: d.row.actor.as_deref().map(|name| OutActor {
+                user: OutUser { name },
+            }),
+            src_endpoint: d.row.ip.as_deref().map(|ip| OutEndpoint { ip }),
+            metadata: Metadata {
+                version: acta_event::OCSF_VERSION,
+                product: Product {
+                    name: "acta",
+                    vendor_name: "acta",
+                    version: env!("CARGO_PKG_VERSION"),
+                },
             },
-            "unmapped": {"acta": {
-                "source": d.row.source,
-                "entries": d.entries,
-                "event_time": d.first_time,
-                "ingest_time": d.ingest_time,
-                "alert_time": alert_time,
-                "detail": d.extra,
-            }},
-        });
-        if let Some(actor) = &d.row.actor {
-            finding["actor"] = json!({"user": {"name": actor}});
-        }
-        if let Some(ip) = &d.row.ip {
-            finding["src_endpoint"] = json!({"ip": ip});
-        }
-        let json = finding.to_string();
+            unmapped: Unmapped {
+                acta: Times {
+                    source: &d.row.source,
+                    entries: &d.entries,
+                    event_time: d.first_time,
+                    ingest_time: d.ingest_time,
+                    alert_time,
+                    detail: &d.extra,
+                },
+            },
+        };
+        // Serialising into a String cannot fail: every key is a string.
+        let json = serde_json::to_string(&finding).unwrap_or_default();
         Finding {
             alert: Some(Alert {
                 uid: d.uid,
@@ -375,6 +381,111 @@ impl Detector {
             json,
         }
     }
+}
+
+/// A Detection Finding as serialised (OCSF 1.3 names).
+#[derive(Serialize)]
+struct Out<'a> {
+    class_uid: u32,
+    class_name: &'static str,
+    category_uid: u32,
+    category_name: &'static str,
+    activity_id: u8,
+    activity_name: &'static str,
+    type_uid: u32,
+    time: i64,
+    start_time: i64,
+    end_time: i64,
+    severity_id: u8,
+    severity: &'static str,
+    status_id: u8,
+    status: &'static str,
+    is_alert: bool,
+    message: &'a str,
+    finding_info: Info<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    actor: Option<OutActor<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    src_endpoint: Option<OutEndpoint<'a>>,
+    metadata: Metadata,
+    unmapped: Unmapped<'a>,
+}
+
+#[derive(Serialize)]
+struct Info<'a> {
+    uid: &'a str,
+    title: &'a str,
+    types: [&'static str; 1],
+    analytic: Analytic<'a>,
+    created_time: i64,
+    first_seen_time: i64,
+    last_seen_time: i64,
+    related_events: &'a [Related],
+}
+
+#[derive(Serialize)]
+struct Analytic<'a> {
+    uid: &'a str,
+    name: &'a str,
+    type_id: u8,
+    r#type: &'static str,
+}
+
+/// A ledger entry that raised the finding: `{"uid": "42"}`.
+struct Related {
+    uid: u64,
+}
+
+impl Serialize for Related {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry("uid", &self.uid.to_string())?;
+        m.end()
+    }
+}
+
+#[derive(Serialize)]
+struct OutActor<'a> {
+    user: OutUser<'a>,
+}
+
+#[derive(Serialize)]
+struct OutUser<'a> {
+    name: &'a str,
+}
+
+#[derive(Serialize)]
+struct OutEndpoint<'a> {
+    ip: &'a str,
+}
+
+#[derive(Serialize)]
+struct Metadata {
+    version: &'static str,
+    product: Product,
+}
+
+#[derive(Serialize)]
+struct Product {
+    name: &'static str,
+    vendor_name: &'static str,
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+struct Unmapped<'a> {
+    acta: Times<'a>,
+}
+
+#[derive(Serialize)]
+struct Times<'a> {
+    source: &'a str,
+    entries: &'a [u64],
+    event_time: i64,
+    ingest_time: i64,
+    alert_time: i64,
+    detail: &'a Value,
 }
 
 /// What a finding is made of.
