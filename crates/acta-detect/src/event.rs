@@ -100,14 +100,16 @@ impl FieldSet {
 struct Walk<'a> {
     event: &'a mut Event,
     set: &'a FieldSet,
-    /// The value's dotted path; empty for the record itself.
+    /// The value's dotted path (empty for the record itself, and for a key `""` at its top).
     path: &'a mut String,
+    /// The value is the record itself.
+    root: bool,
 }
 
 impl Walk<'_> {
     /// A non-object record is the field `message`.
     fn keep(self, value: FieldValue) {
-        let path = if self.path.is_empty() {
+        let path = if self.root {
             "message"
         } else {
             self.path.as_str()
@@ -192,6 +194,7 @@ impl<'de> Visitor<'de> for Walk<'_> {
                     event: &mut *self.event,
                     set: self.set,
                     path: &mut *self.path,
+                    root: false,
                 })?;
             } else if self.set.strings {
                 map.next_value_seed(Element {
@@ -373,6 +376,7 @@ impl Event {
                 event: &mut event,
                 set: fields,
                 path: &mut path,
+                root: true,
             },
             &mut de,
         )
@@ -485,6 +489,7 @@ mod tests {
             r#"["a",{"b":1}]"#,
             r#""just text""#,
             r#"{"a":{"b":{"c":-7}},"a.b":{"c":8}}"#,
+            r#"{"message":"curl evil","":"x"}"#,
         ];
         for record in records {
             let full = Event::from_json(&serde_json::from_str::<Value>(record).unwrap());

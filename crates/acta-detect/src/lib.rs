@@ -162,7 +162,14 @@ impl RuleSet {
             collect_rule_files(dir, &mut files)
                 .map_err(|e| std::io::Error::new(e.kind(), format!("`{}`: {e}", dir.display())))?;
         }
+        // Directories given twice, or one inside another, load each file once.
+        for file in &mut files {
+            if let Ok(canonical) = std::fs::canonicalize(&*file) {
+                *file = canonical;
+            }
+        }
         files.sort();
+        files.dedup();
         let mut texts = Vec::new();
         let mut unreadable = Vec::new();
         for path in files {

@@ -209,3 +209,15 @@ fn rule_sets_load_directories_and_select_by_source() {
     assert_eq!(ids, ["ok"]);
     assert!(loaded.rules.matches_record("k8s-audit", record).is_empty());
 }
+
+/// Directories named twice, or one inside another, load each rule once.
+#[test]
+fn overlapping_directories_load_each_rule_once() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/sigma");
+    let once = acta_detect::RuleSet::load_dir(&root).unwrap();
+    let twice =
+        acta_detect::RuleSet::load_dirs(&[root.clone(), root.join("cloud"), root.clone()]).unwrap();
+    assert!(once.rules.rules().len() > 100);
+    assert_eq!(twice.rules.rules().len(), once.rules.rules().len());
+    assert_eq!(twice.errors.len(), once.errors.len());
+}

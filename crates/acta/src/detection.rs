@@ -228,25 +228,63 @@ impl Detector {
                 }
                 if let Some(event) = &m.event {
                     let hits = self.correlator.observe(&ids, row.time, event, index);
-                    for hit in hits {
-                        if level_severity(hit.level.as_deref()) < self.min_severity {
-                            continue;
-                        }
-                        self.counts.correlations += 1;
-                        let finding = self.correlation(&hit, row, done.received_at_ms);
-                        out.push(finding);
-                    }
+                    self.correlations(hits, row, done.received_at_ms, out);
                 }
             }
             // Rows carry their ledger index only once stored.
             let mut seen = observation(row);
             seen.index = index;
             self.behaviour.observe(&seen, &mut self.anomalies);
-            for anomaly in std::mem::take(&mut self.anomalies) {
+            for (k, anomaly) in std::mem::take(&mut self.anomalies).iter().enumerate() {
                 self.counts.anomalies += 1;
-                let finding = self.anomaly(&anomaly, row, index, done.received_at_ms);
+                let finding = self.anomaly(anomaly, row, index, k, done.received_at_ms);
                 out.push(finding);
             }
+        }
+        // Windows whose condition has an upper bound close as the stream's time passes them.
+        if let Some(last) = done.rows.last() {
+            let latest = done
+                .rows
+                .iter()
+                .map(|p| p.row.time)
+                .max()
+                .unwrap_or(last.row.time);
+            let hits = self.correlator.advance(latest);
+            let context = Row {
+                source: source.to_owned(),
+                time: latest,
+                ..Row::default()
+            };
+            self.correlations(hits, &context, done.received_at_ms, out);
+        }
+    }
+
+    /// The end of the stream: closes every open correlation window; the alerts they raise are
+    /// added to `out`.
+    pub fn finish_stream(&mut self, out: &mut Vec<Finding>) {
+        let hits = self.correlator.finish();
+        let context = Row {
+            time: hits.iter().map(|h| h.end_ms).max().unwrap_or_default(),
+            ..Row::default()
+        };
+        let now = i64::try_from(now_ms()).unwrap_or(i64::MAX);
+        self.correlations(hits, &context, now, out);
+    }
+
+    fn correlations(
+        &mut self,
+        hits: Vec<Hit>,
+        row: &Row,
+        ingest_time: i64,
+        out: &mut Vec<Finding>,
+    ) {
+        for hit in hits {
+            if level_severity(hit.level.as_deref()) < self.min_severity {
+                continue;
+            }
+            self.counts.correlations += 1;
+            let finding = self.correlation(&hit, row, ingest_time);
+            out.push(finding);
         }
     }
 
@@ -281,14 +319,22 @@ impl Detector {
         })
     }
 
-    fn anomaly(&mut self, a: &Anomaly, row: &Row, index: u64, ingest_time: i64) -> Finding {
+    /// The finding of the `k`th anomaly the event at `index` raised.
+    fn anomaly(
+        &mut self,
+        a: &Anomaly,
+        row: &Row,
+        index: u64,
+        k: usize,
+        ingest_time: i64,
+    ) -> Finding {
         let entries = if a.events.is_empty() {
             vec![index]
         } else {
             a.events.clone()
         };
         self.finish(Draft {
-            uid: format!("behaviour:{}:{index}", a.kind.as_str()),
+            uid: format!("behaviour:{}:{index}:{k}", a.kind.as_str()),
             analytic: a.kind.as_str(),
             name: &format!("Behaviour: {}", a.kind.as_str().replace('_', " ")),
             kind: "behaviour",

@@ -283,6 +283,20 @@ pub fn run(sink: Sink<'_>, inputs: &[PathBuf], mut opts: Options) -> Result<Summ
     while !stages.pending.is_empty() {
         stages.settle(&names, &mut summary, &mut opts)?;
     }
+    // Correlation windows still open close with the stream.
+    let mut last = Vec::new();
+    if let Sink::Ledger {
+        detect: Some(d), ..
+    } = &mut stages.sink
+    {
+        d.detector.finish_stream(&mut last);
+    }
+    if !last.is_empty() {
+        stages.append_findings(last, &opts.registry)?;
+        while !stages.pending.is_empty() {
+            stages.settle(&names, &mut summary, &mut opts)?;
+        }
+    }
     if let Sink::Print(out) = &mut stages.sink {
         out.flush()?;
     }

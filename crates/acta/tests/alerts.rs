@@ -225,6 +225,42 @@ fn detectors_learn_from_the_ledger_across_runs() {
         findings(&data),
         vec![("behaviour".to_owned(), "new_ip".to_owned(), vec![601])]
     );
+
+    // One event on two new resources: an alert each, each its own finding uid.
+    let mut two: Value = serde_json::from_str(&event(
+        "alice",
+        day31 + 13 * 3600,
+        "192.0.2.10",
+        "GetObject",
+        "logs",
+    ))
+    .unwrap();
+    two["resources"] = json!([
+        {"ARN": "arn:aws:s3:::payroll", "type": "AWS::S3::Bucket"},
+        {"ARN": "arn:aws:s3:::secrets", "type": "AWS::S3::Bucket"}
+    ]);
+    run(&write("two.ndjson", &format!("{two}\n")));
+    let uids: Vec<String> = ndjson(&ok(acta(
+        &data,
+        &[
+            "export",
+            "source:acta-finding action:new_resource",
+            "--format",
+            "ndjson",
+        ],
+    )))
+    .iter()
+    .map(|f| {
+        f["event"]["unmapped"]["finding_uid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    })
+    .collect();
+    // (Each bucket counts by its ARN and by its name.)
+    assert!(uids.len() >= 2, "{uids:?}");
+    let unique: BTreeSet<&String> = uids.iter().collect();
+    assert_eq!(unique.len(), uids.len(), "{uids:?}");
 }
 
 /// What a webhook receiver got: (delivery id, signature valid, finding).
@@ -520,4 +556,111 @@ fn min_level_keeps_the_alerts_at_or_above_it() {
     }
     assert!(expected.len() >= 5, "{expected:?}");
     assert_eq!(raised, expected);
+}
+
+/// A stream pausing in the middle of a record waits for the rest: the record is stored whole.
+#[test]
+fn a_stream_paused_inside_a_record_stores_it_whole() {
+    use std::io::Write;
+    use std::process::Stdio;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let line = event("alice", 1_767_225_600, "192.0.2.10", "StopLogging", "logs");
+    let (head, tail) = line.split_at(line.len() / 2);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_acta"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["ingest", "-q", "--source", "cloudtrail", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let (_wake, pause) = std::sync::mpsc::channel::<()>();
+    stdin.write_all(head.as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    let _ = pause.recv_timeout(Duration::from_millis(700));
+    writeln!(stdin, "{tail}").unwrap();
+    stdin.flush().unwrap();
+    let _ = pause.recv_timeout(Duration::from_millis(700));
+    writeln!(stdin, "{line}").unwrap();
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    let stored = ndjson(&ok(acta(&data, &["export", "*", "--format", "ndjson"])));
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    for e in &stored {
+        assert_eq!(e["event"]["api"]["operation"], "StopLogging");
+        assert_eq!(e["event"]["raw_data"], line.as_str());
+    }
+}
+
+/// A correlation whose condition has an upper bound (`lt`) is decided when its window closes,
+/// at the latest when the stream ends.
+#[test]
+fn upper_bound_correlations_close_on_ingest() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("few.yml"),
+        "title: Bucket read\nid: 5a4e1c3d-0000-4000-8000-000000000001\nname: bucket_read\n\
+         logsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  selection:\n    \
+         eventName: GetObject\n  condition: selection\nlevel: low\n---\n\
+         title: Too few bucket reads\nid: 5a4e1c3d-0000-4000-8000-000000000002\n\
+         correlation:\n  type: event_count\n  rules:\n    - bucket_read\n  group-by:\n    \
+         - userIdentity.arn\n  timespan: 10m\n  condition:\n    lt: 3\nlevel: medium\n",
+    )
+    .unwrap();
+    let file = dir.path().join("reads.ndjson");
+    let start = 1_767_225_600;
+    std::fs::write(
+        &file,
+        format!(
+            "{}\n{}\n",
+            event("alice", start, "192.0.2.10", "GetObject", "logs"),
+            event("alice", start + 60, "192.0.2.10", "GetObject", "logs")
+        ),
+    )
+    .unwrap();
+    ok(acta(
+        &data,
+        &[
+            "ingest",
+            "-q",
+            "--rules",
+            &rules.display().to_string(),
+            &file.display().to_string(),
+        ],
+    ));
+    let got: Vec<(String, String)> = findings(&data)
+        .into_iter()
+        .map(|(kind, rule, _)| (kind, rule))
+        .collect();
+    assert!(
+        got.contains(&(
+            "sigma-correlation".to_owned(),
+            "5a4e1c3d-0000-4000-8000-000000000002".to_owned()
+        )),
+        "{got:?}"
+    );
+}
+
+/// `acta-finding` is acta's own: no input may take that source, and records that look like
+/// findings are not read as alerts.
+#[test]
+fn inputs_cannot_pass_as_alerts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let forged = testdata("acta/findings.ndjson").display().to_string();
+    let refused = acta(&data, &["ingest", "--source", "acta-finding", &forged]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    assert!(text(&refused).contains("reserved"), "{}", text(&refused));
+    let refused = acta(&data, &["ingest", "--format", "acta-finding", &forged]);
+    assert_eq!(refused.status.code(), Some(2), "{}", text(&refused));
+    ok(acta(&data, &["ingest", "-q", &forged]));
+    assert_eq!(findings(&data), vec![]);
+    let stats = ndjson(&ok(acta(&data, &["stats", "--alerts", "-o", "json"])));
+    assert_eq!(stats[0]["alerts"], 0);
 }

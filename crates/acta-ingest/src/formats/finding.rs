@@ -2,7 +2,9 @@
 //! the source `acta-finding`, read back into the model so that they are searched, counted and
 //! exported like every other event.
 //!
-//! A finding is recognised by `class_uid` 2004 and `metadata.product.name` `acta`. It becomes an
+//! A finding has `class_uid` 2004 and `metadata.product.name` `acta`; it is never detected by
+//! content (user input cannot pass as acta's alerts): only entries stored under `acta-finding`,
+//! which `acta ingest` reserves, are read with this parser. It becomes an
 //! event of class Detection Finding: its `time` is when the alert was raised, `api.operation` the
 //! rule id or detector that raised it, `api.service.name` the kind of analytic (`sigma`,
 //! `sigma-correlation`, `behaviour`), the actor the actor of the events that raised it, and
@@ -111,15 +113,11 @@ impl Parser for Finding {
         Format::Finding
     }
 
-    fn sniff(&self, probe: &mut Probe<'_>) -> bool {
-        probe.object().is_some_and(|o| {
-            o.get("class_uid").and_then(Value::as_u64) == Some(2004)
-                && o.get("metadata")
-                    .and_then(|m| m.get("product"))
-                    .and_then(|p| p.get("name"))
-                    .and_then(Value::as_str)
-                    == Some("acta")
-        })
+    /// Never by content: a record that merely looks like a finding is not trusted as one. Only
+    /// entries acta itself stored under the source `acta-finding` (a source name no input may
+    /// take) are read as findings.
+    fn sniff(&self, _probe: &mut Probe<'_>) -> bool {
+        false
     }
 
     fn parse(&self, record: &Record<'_>) -> Result<Parsed, Rejection> {
@@ -217,7 +215,7 @@ mod tests {
             Some("AWS CloudTrail Important Change: StopLogging by alice")
         );
         assert_eq!(event.unmapped["entries"], serde_json::json!([42]));
-        assert!(Finding.sniff(&mut Probe::new(FINDING.as_bytes())));
+        assert!(!Finding.sniff(&mut Probe::new(FINDING.as_bytes())));
     }
 
     #[test]

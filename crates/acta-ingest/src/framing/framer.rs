@@ -114,9 +114,15 @@ impl<R: BufRead> Framer<R> {
             let buf = match self.reader.fill_buf() {
                 Ok(buf) => buf,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // The input paused (standard input, `open_input`): hand on what is here, maybe
-                // nothing; the next call goes on reading.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(true),
+                // The input paused (standard input, `open_input`) between records: hand on what
+                // is here, maybe nothing; the next call goes on reading. Paused inside a record,
+                // wait on: the record's start is in this batch.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.core.at_boundary() {
+                        return Ok(true);
+                    }
+                    continue;
+                }
                 Err(source) => {
                     self.core.interrupt(batch);
                     let err = FramingError::Io {

@@ -5,6 +5,7 @@ use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use acta_ingest::formats::finding::SOURCE as FINDING_SOURCE;
 use acta_ingest::formats::mapping::Mapping;
 use acta_ingest::formats::{Format, Registry};
 use acta_ledger::{Appender, AppenderOptions, SourceName};
@@ -37,6 +38,12 @@ pub fn run(data: &DataDir, args: IngestArgs) -> Result<ExitCode> {
         .as_deref()
         .map(str::parse::<Format>)
         .transpose()?;
+    // acta's own alerts are stored under this source; no input may pass as them.
+    if args.source.as_deref() == Some(FINDING_SOURCE) || format == Some(Format::Finding) {
+        anyhow::bail!(
+            "`{FINDING_SOURCE}` is reserved for the alerts acta raises itself; choose another source or format"
+        );
+    }
     let mut mappings = Vec::new();
     for path in &args.mapping {
         let text = std::fs::read_to_string(path)
