@@ -181,6 +181,19 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// The severity of an OCSF `severity_id` (unknown for any other number).
+    pub fn from_id(id: u8) -> Severity {
+        match id {
+            1 => Severity::Informational,
+            2 => Severity::Low,
+            3 => Severity::Medium,
+            4 => Severity::High,
+            5 => Severity::Critical,
+            6 => Severity::Fatal,
+            _ => Severity::Unknown,
+        }
+    }
+
     pub fn id(self) -> u8 {
         match self {
             Severity::Unknown => 0,

@@ -353,7 +353,7 @@ impl Detector {
         let alert_time = i64::try_from(now_ms()).unwrap_or(i64::MAX);
         self.counts.insight_ms += i128::from(alert_time) - i128::from(d.first_time);
         self.counts.detection_ms += i128::from(alert_time) - i128::from(d.ingest_time);
-        let severity = severity_name(d.severity_id);
+        let severity = acta_event::Severity::from_id(d.severity_id).name();
         let last_time = d.row.time.max(d.first_time);
         let related: Vec<Related> = d.entries.iter().map(|i| Related { uid: *i }).collect();
         let finding = Out {
@@ -578,18 +578,6 @@ fn level_severity(level: Option<&str>) -> u8 {
         Some("high") => 4,
         Some("critical") => 5,
         _ => 0,
-    }
-}
-
-fn severity_name(id: u8) -> &'static str {
-    match id {
-        1 => "Informational",
-        2 => "Low",
-        3 => "Medium",
-        4 => "High",
-        5 => "Critical",
-        6 => "Fatal",
-        _ => "Unknown",
     }
 }
 

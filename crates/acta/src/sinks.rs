@@ -151,29 +151,15 @@ mod from_finding {
             Ok(Alert {
                 uid: info.uid,
                 title: info.title.unwrap_or_default(),
-                severity: view
-                    .severity
-                    .unwrap_or_else(|| severity_name(severity_id).to_owned()),
+                severity: view.severity.unwrap_or_else(|| {
+                    acta_event::Severity::from_id(severity_id).name().to_owned()
+                }),
                 severity_id,
                 actor: view.actor.and_then(|a| a.user).and_then(|u| u.name),
                 message: view.message.unwrap_or_default(),
                 time_ms: view.time.unwrap_or(0),
                 json,
             })
-        }
-    }
-
-    /// OCSF's name for a `severity_id`.
-    fn severity_name(id: u8) -> &'static str {
-        match id {
-            1 => "Informational",
-            2 => "Low",
-            3 => "Medium",
-            4 => "High",
-            5 => "Critical",
-            6 => "Fatal",
-            99 => "Other",
-            _ => "Unknown",
         }
     }
 }

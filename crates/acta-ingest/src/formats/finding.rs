@@ -96,18 +96,6 @@ struct Product<'a> {
     name: Cow<'a, str>,
 }
 
-fn severity(id: u8) -> Severity {
-    match id {
-        1 => Severity::Informational,
-        2 => Severity::Low,
-        3 => Severity::Medium,
-        4 => Severity::High,
-        5 => Severity::Critical,
-        6 => Severity::Fatal,
-        _ => Severity::Unknown,
-    }
-}
-
 impl Parser for Finding {
     fn format(&self) -> Format {
         Format::Finding
@@ -130,7 +118,7 @@ impl Parser for Finding {
         }
         let mut event = Event::new(Class::DetectionFinding, raw.time, String::new());
         event.activity_id = activity::CREATE;
-        event.severity = severity(raw.severity_id);
+        event.severity = Severity::from_id(raw.severity_id);
         event.message = Some(match &raw.message {
             Some(m) if !m.is_empty() => format!("{}: {m}", raw.finding_info.title),
             _ => raw.finding_info.title.clone().into_owned(),
