@@ -277,12 +277,7 @@ pub fn run(sink: Sink<'_>, inputs: &[PathBuf], mut opts: Options) -> Result<Summ
             ));
         }
     }
-    while !stages.normalising.is_empty() {
-        stages.advance(&names, &mut summary, &mut opts)?;
-    }
-    while !stages.pending.is_empty() {
-        stages.settle(&names, &mut summary, &mut opts)?;
-    }
+    stages.flush(&names, &mut summary, &mut opts)?;
     // Correlation windows still open close with the stream.
     let mut last = Vec::new();
     if let Sink::Ledger {
@@ -293,9 +288,7 @@ pub fn run(sink: Sink<'_>, inputs: &[PathBuf], mut opts: Options) -> Result<Summ
     }
     if !last.is_empty() {
         stages.append_findings(last, &opts.registry)?;
-        while !stages.pending.is_empty() {
-            stages.settle(&names, &mut summary, &mut opts)?;
-        }
+        stages.flush(&names, &mut summary, &mut opts)?;
     }
     if let Sink::Print(out) = &mut stages.sink {
         out.flush()?;
