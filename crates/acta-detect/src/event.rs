@@ -431,7 +431,9 @@ impl Event {
     }
 }
 
-fn scalar_text(value: &Value) -> Option<String> {
+/// A JSON scalar as Sigma compares it: strings as they are, numbers and booleans as JSON writes
+/// them; `None` for `null`, lists and objects.
+pub(crate) fn scalar_text(value: &Value) -> Option<String> {
     match value {
         Value::String(text) => Some(text.clone()),
         Value::Number(number) => Some(number.to_string()),

@@ -465,28 +465,20 @@ fn resolve(
 ) -> Vec<Correlation> {
     let mut by_id: HashMap<&str, Vec<(Target, &Path)>> = HashMap::new();
     let mut by_name: HashMap<&str, Vec<(Target, &Path)>> = HashMap::new();
-    for (i, rule) in rules.iter().enumerate() {
-        by_id
-            .entry(&rule.id)
-            .or_default()
-            .push((Target::Rule(i), &rule.path));
-        if let Some(name) = &rule.name {
-            by_name
-                .entry(name)
-                .or_default()
-                .push((Target::Rule(i), &rule.path));
-        }
-    }
-    for (i, c) in correlations.iter().enumerate() {
-        by_id
-            .entry(&c.id)
-            .or_default()
-            .push((Target::Correlation(i), &c.path));
-        if let Some(name) = &c.name {
-            by_name
-                .entry(name)
-                .or_default()
-                .push((Target::Correlation(i), &c.path));
+    let documents = rules
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (Target::Rule(i), &r.id, &r.name, &r.path))
+        .chain(
+            correlations
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (Target::Correlation(i), &c.id, &c.name, &c.path)),
+        );
+    for (target, id, name, path) in documents {
+        by_id.entry(id).or_default().push((target, path));
+        if let Some(name) = name {
+            by_name.entry(name).or_default().push((target, path));
         }
     }
     // Each correlation's targets, or why it is unusable.

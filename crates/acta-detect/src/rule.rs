@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Value};
 
 use crate::condition::{self, Condition};
-use crate::event::Event;
+use crate::event::{Event, scalar_text};
 use crate::matcher::{self, Anchor, Ordering, Placement, ValueMatcher};
 use crate::source;
 
@@ -609,15 +609,6 @@ fn value_matchers(m: &Modifiers, value: &Value) -> Result<Vec<ValueMatcher>, Str
 
 fn names_value_modifier(m: &Modifiers) -> bool {
     m.anchor.is_some() || m.re || m.cidr || m.fieldref || m.ordering.is_some() || m.base64
-}
-
-fn scalar_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(text) => Some(text.clone()),
-        Value::Number(number) => Some(number.to_string()),
-        Value::Bool(flag) => Some(flag.to_string()),
-        Value::Null | Value::Array(_) | Value::Object(_) => None,
-    }
 }
 
 impl Rule {

@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 
 use crate::normalise::Done;
 use crate::sinks::{Alert, SinkConfig};
-use crate::store::{Prepared, renormalise};
+use crate::store::{Prepared, restored_row};
 
 /// The detection configuration file (`acta ingest --detect FILE`, TOML).
 #[derive(Debug, Default, Deserialize)]
@@ -166,19 +166,10 @@ impl Detector {
         let mut done = 0;
         for entry in entries.starting_at(0) {
             let entry = entry?;
-            let r = renormalise(
-                registry,
-                entry.index,
-                &entry.envelope,
-                &entry.payload,
-                false,
-            )?;
-            if r.source != FINDING_SOURCE {
-                let mut row =
-                    Prepared::new(&r.source, r.normalised.event.as_deref(), r.received_at_ms).row;
-                row.index = entry.index;
+            let (p, _) = restored_row(registry, entry.index, &entry.envelope, &entry.payload)?;
+            if p.row.source != FINDING_SOURCE {
                 self.behaviour
-                    .observe(&observation(&row), &mut self.anomalies);
+                    .observe(&observation(&p.row), &mut self.anomalies);
                 self.anomalies.clear();
             }
             done += 1;

@@ -224,6 +224,20 @@ pub fn renormalise(
     })
 }
 
+/// The index row of ledger entry `index`, normalised again from its envelope and payload (without
+/// `raw_data`), and when acta received it.
+pub fn restored_row(
+    registry: &Registry,
+    index: u64,
+    envelope: &[u8],
+    payload: &[u8],
+) -> Result<(Prepared, i64)> {
+    let r = renormalise(registry, index, envelope, payload, false)?;
+    let mut p = Prepared::new(&r.source, r.normalised.event.as_deref(), r.received_at_ms);
+    p.row.index = index;
+    Ok((p, r.received_at_ms))
+}
+
 /// The store, open for writing.
 pub struct Store {
     writer: Writer,
@@ -348,18 +362,10 @@ impl Store {
             if entry.index < start {
                 continue;
             }
-            let r = renormalise(
-                registry,
-                entry.index,
-                &entry.envelope,
-                &entry.payload,
-                false,
-            )?;
-            let p = Prepared::new(&r.source, r.normalised.event.as_deref(), r.received_at_ms);
-            let mut row = p.row;
-            row.index = entry.index;
+            let (p, received_at_ms) =
+                restored_row(registry, entry.index, &entry.envelope, &entry.payload)?;
             let to_index = entry.index >= self.next;
-            self.add(row, &p.detail, r.received_at_ms, &entry.payload, to_index)?;
+            self.add(p.row, &p.detail, received_at_ms, &entry.payload, to_index)?;
             if to_index {
                 self.next = entry.index + 1;
             }
