@@ -1,56 +1,45 @@
-//! The search index: one Tantivy document per ledger entry.
+//! The search index: immutable parts of columns and postings, one row per ledger entry.
 //!
-//! Keyword fields (actor identifiers, action, service, resources, source, outcome, account,
-//! region, status code) are indexed whole and lowercased, so `actor:Alice` finds `alice` and
-//! `action:delete*` finds `DeleteBucket`. The same fields are also kept as fast (columnar)
-//! values in their original case, which is what result tables and counts read: a search never
-//! opens a stored document. `time` (epoch milliseconds) and the ledger `index` are fast numeric
-//! fields; `ip` is an address field, so a CIDR range is a range query.
+//! Each part ([`crate::part`]) covers a run of consecutive ledger entries. Keyword fields are
+//! matched whole and ignoring case, so `actor:Alice` finds `alice` and `action:delete*` finds
+//! `DeleteBucket`: single-valued fields (source, outcome, action, service, account, region,
+//! status code, IP) by scanning their dictionary ids, the many identifiers of an actor or a
+//! resource (and the user agent) through postings. Results, counts and `who` read the columns;
+//! a search never reads the ledger.
 //!
 //! Free text matches an event when any of its keyword fields (or its user agent, or its IP)
 //! equals the text, whole and ignoring case — this costs nothing more at ingest. With the index
 //! setting [`FullText::Raw`], the words of the whole raw record are indexed as well (several
-//! times the indexing cost), and free text also finds phrases anywhere in the record.
+//! times the indexing cost), and free text also finds records holding every word of a phrase.
 //!
-//! The index is derived data. Each commit records, as its payload, the ledger index up to which
-//! it is complete; after a crash, the entries from there on are indexed again from the ledger.
+//! The index is derived data. Parts are written whole (temporary file, sync, rename) and cover
+//! entries from 0 without gaps, so the index is complete up to the end of its last part; after a
+//! crash, the entries from there on are indexed again from the ledger. A writer holds a lock
+//! file; readers take no lock, and see the parts that existed when they opened or reloaded.
 
-use std::collections::{BTreeMap, HashMap};
-use std::fs;
-use std::net::{IpAddr, Ipv6Addr};
-use std::ops::Bound;
+use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::fs::{self, File};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
-use acta_query::{Expr, Field as QField, Query, Value};
-use tantivy::collector::{Collector, Count, SegmentCollector, TopDocs};
-use tantivy::columnar::StrColumn;
-use tantivy::indexer::LogMergePolicy;
-use tantivy::query::{
-    AllQuery, BooleanQuery, EmptyQuery, Occur, PhraseQuery, Query as TQuery, RangeQuery,
-    RegexQuery, TermQuery,
-};
-use tantivy::schema::{
-    FAST, Field, INDEXED, IndexRecordOption, IpAddrOptions, NumericOptions, Schema,
-    TextFieldIndexing, TextOptions,
-};
-use tantivy::tokenizer::{LowerCaser, RawTokenizer, RemoveLongFilter, TextAnalyzer, TokenStream};
-use tantivy::{
-    DocAddress, DocId, Order, ReloadPolicy, Score, SegmentOrdinal, SegmentReader, TantivyDocument,
-    Term,
-};
+use acta_query::{Expr, Field as QField, Query, Value, wildcard_match};
 
 use crate::Row;
+use crate::part::{self, Builder, Col, DictRef, Multi, NONE, Part, bounded, ip_bits, lower};
 
-/// Tokenizer of the keyword fields: the whole value, lowercased.
-const KEYWORD: &str = "acta_keyword";
-/// Tokenizer of the free-text field: words, lowercased.
-const WORDS: &str = "default";
-/// Longest keyword indexed, in bytes (Tantivy's own limit is 64 KiB); longer values are cut.
-const MAX_KEYWORD: usize = 4096;
-/// Largest segment (in documents) that merges still combine with others.
-const MAX_MERGED_DOCS: usize = 2_000_000;
-/// File recording the index settings beside Tantivy's own files.
+/// File recording the index settings beside the parts.
 const SETTINGS: &str = "acta-index.toml";
+/// Version of the part layout; an index of another version is rebuilt.
+const FORMAT: u32 = 2;
+/// Lock file held by the one writer.
+const LOCK: &str = "writer.lock";
+/// Most rows in one part written by ingest; a merge may combine small parts up to this.
+const PART_ROWS: usize = 1 << 20;
+/// A part under this many rows is small: runs of small parts are merged.
+const SMALL_PART: u64 = 1 << 16;
+/// Small parts at the end of the index that trigger a merge.
+const MERGE_AT: usize = 8;
 
 /// What free text searches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -59,7 +48,8 @@ pub enum FullText {
     /// source, outcome, account, region, status code, user agent, IP. Costs nothing at ingest.
     #[default]
     Fields,
-    /// The words of the whole raw record as well (several times the indexing cost).
+    /// The words of the whole raw record as well (several times the indexing cost); a phrase
+    /// matches the records holding all of its words.
     Raw,
     /// No free text: text terms match nothing.
     Off,
@@ -92,8 +82,14 @@ impl std::str::FromStr for FullText {
 /// An index error.
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
-    #[error("search index: {0}")]
-    Tantivy(#[from] tantivy::TantivyError),
+    /// Another acta holds the index writer (an ingest in progress).
+    #[error("search index `{path}` is being written by another acta")]
+    Busy { path: PathBuf },
+    /// The index was built by an earlier version of acta, in another format.
+    #[error(
+        "search index `{path}` was built by an earlier version of acta; `acta reindex` rebuilds it"
+    )]
+    Outdated { path: PathBuf },
     #[error("search index `{path}`: {source}")]
     Io {
         path: PathBuf,
@@ -103,137 +99,6 @@ pub enum IndexError {
     Invalid { path: PathBuf, message: String },
 }
 
-/// The fields of the index schema.
-#[derive(Debug, Clone)]
-pub struct Fields {
-    pub index: Field,
-    pub time: Field,
-    pub source: Field,
-    pub class_uid: Field,
-    pub outcome: Field,
-    pub actor: Field,
-    pub actor_id: Field,
-    pub action: Field,
-    pub service: Field,
-    pub resource: Field,
-    pub resource_id: Field,
-    pub ip: Field,
-    pub account: Field,
-    pub region: Field,
-    pub status_code: Field,
-    pub user_agent: Field,
-    pub text: Field,
-}
-
-fn schema() -> (Schema, Fields) {
-    let mut b = Schema::builder();
-    let keyword_indexing = TextFieldIndexing::default()
-        .set_tokenizer(KEYWORD)
-        .set_index_option(IndexRecordOption::Basic);
-    // Indexed (lowercased) and fast (as written): filters, tables and counts.
-    let keyword = TextOptions::default()
-        .set_indexing_options(keyword_indexing.clone())
-        .set_fast("raw");
-    // Indexed only: the many identifiers of an actor or a resource.
-    let ids = TextOptions::default().set_indexing_options(keyword_indexing);
-    // Fast only: shown, not searched on its own.
-    let shown = TextOptions::default().set_fast("raw");
-    let words = TextOptions::default().set_indexing_options(
-        TextFieldIndexing::default()
-            .set_tokenizer(WORDS)
-            .set_index_option(IndexRecordOption::WithFreqsAndPositions),
-    );
-    // Columnar only: sorted and ranged over, never looked up by term (an inverted index of
-    // near-unique times would cost more than everything else).
-    let number = || NumericOptions::default() | FAST;
-    let fields = Fields {
-        index: b.add_u64_field("index", number()),
-        time: b.add_i64_field("time", number()),
-        source: b.add_text_field("source", keyword.clone()),
-        class_uid: b.add_u64_field("class_uid", number()),
-        outcome: b.add_text_field("outcome", keyword.clone()),
-        actor: b.add_text_field("actor", shown.clone()),
-        actor_id: b.add_text_field("actor_id", ids.clone()),
-        action: b.add_text_field("action", keyword.clone()),
-        service: b.add_text_field("service", keyword.clone()),
-        resource: b.add_text_field("resource", shown),
-        resource_id: b.add_text_field("resource_id", ids.clone()),
-        ip: b.add_ip_addr_field("ip", IpAddrOptions::default() | INDEXED | FAST),
-        account: b.add_text_field("account", keyword.clone()),
-        region: b.add_text_field("region", keyword.clone()),
-        status_code: b.add_text_field("status_code", keyword),
-        user_agent: b.add_text_field("user_agent", ids),
-        text: b.add_text_field("text", words),
-    };
-    (b.build(), fields)
-}
-
-fn register_tokenizers(index: &tantivy::Index) {
-    index.tokenizers().register(
-        KEYWORD,
-        TextAnalyzer::builder(RawTokenizer::default())
-            .filter(RemoveLongFilter::limit(MAX_KEYWORD + 1))
-            .filter(LowerCaser)
-            .build(),
-    );
-}
-
-/// Cuts `s` to at most [`MAX_KEYWORD`] bytes on a character boundary.
-fn bounded(s: &str) -> &str {
-    if s.len() <= MAX_KEYWORD {
-        return s;
-    }
-    let mut end = MAX_KEYWORD;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s.get(..end).unwrap_or_default()
-}
-
-/// The address of `ip` as Tantivy stores it (IPv4 mapped into IPv6).
-fn ipv6(ip: IpAddr) -> Ipv6Addr {
-    match ip {
-        IpAddr::V4(v4) => v4.to_ipv6_mapped(),
-        IpAddr::V6(v6) => v6,
-    }
-}
-
-/// Reads an address as sources write it, leading zeros in IPv4 quads included.
-pub fn parse_ip(s: &str) -> Option<IpAddr> {
-    if let Ok(ip) = s.parse() {
-        return Some(ip);
-    }
-    let mut octets = [0u8; 4];
-    let mut n = 0;
-    for part in s.split('.') {
-        let slot = octets.get_mut(n)?;
-        if part.is_empty() || part.len() > 3 || !part.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        *slot = part.parse().ok()?;
-        n += 1;
-    }
-    (n == 4).then(|| IpAddr::from(octets))
-}
-
-/// The search index of one data directory.
-pub struct Index {
-    dir: PathBuf,
-    index: tantivy::Index,
-    fields: Fields,
-    full_text: FullText,
-    reader: tantivy::IndexReader,
-}
-
-impl std::fmt::Debug for Index {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Index")
-            .field("dir", &self.dir)
-            .field("full_text", &self.full_text)
-            .finish_non_exhaustive()
-    }
-}
-
 /// Time bounds of a query, epoch milliseconds; `until` is exclusive.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TimeRange {
@@ -241,7 +106,7 @@ pub struct TimeRange {
     pub until: Option<i64>,
 }
 
-/// One search result, read from the fast fields.
+/// One search result, read from the columns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hit {
     pub index: u64,
@@ -297,8 +162,18 @@ impl StatField {
         }
     }
 
-    fn column(self) -> &'static str {
-        self.name()
+    fn col(self) -> Col {
+        match self {
+            StatField::Actor => Col::Actor,
+            StatField::Action => Col::Action,
+            StatField::Service => Col::Service,
+            StatField::Source => Col::Source,
+            StatField::Outcome => Col::Outcome,
+            StatField::Account => Col::Account,
+            StatField::Region => Col::Region,
+            StatField::Resource => Col::Resource,
+            StatField::StatusCode => Col::StatusCode,
+        }
     }
 }
 
@@ -340,304 +215,513 @@ pub struct WhoRow {
     pub failures: u64,
 }
 
+/// Reads an address as sources write it, leading zeros in IPv4 quads included.
+pub fn parse_ip(s: &str) -> Option<IpAddr> {
+    if let Ok(ip) = s.parse() {
+        return Some(ip);
+    }
+    let mut octets = [0u8; 4];
+    let mut n = 0;
+    for part in s.split('.') {
+        let slot = octets.get_mut(n)?;
+        if part.is_empty() || part.len() > 3 || !part.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        *slot = part.parse().ok()?;
+        n += 1;
+    }
+    (n == 4).then(|| IpAddr::from(octets))
+}
+
+/// The search index of one data directory.
+pub struct Index {
+    dir: PathBuf,
+    full_text: FullText,
+    parts: Mutex<Arc<Vec<Arc<Part>>>>,
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index")
+            .field("dir", &self.dir)
+            .field("full_text", &self.full_text)
+            .finish_non_exhaustive()
+    }
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> IndexError + '_ {
+    move |source| IndexError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// How a query field is stored.
+#[derive(Clone, Copy)]
+enum Target {
+    Col(Col),
+    Multi(Multi),
+}
+
+/// A set of rows of one part.
+#[derive(Debug, Clone)]
+struct Bits {
+    words: Vec<u64>,
+    n: usize,
+}
+
+impl Bits {
+    fn none(n: usize) -> Bits {
+        Bits {
+            words: vec![0; n.div_ceil(64)],
+            n,
+        }
+    }
+
+    fn all(n: usize) -> Bits {
+        let mut b = Bits {
+            words: vec![u64::MAX; n.div_ceil(64)],
+            n,
+        };
+        b.trim();
+        b
+    }
+
+    /// Clears the bits past the last row.
+    fn trim(&mut self) {
+        let rem = self.n % 64;
+        if rem != 0
+            && let Some(w) = self.words.last_mut()
+        {
+            *w &= (1u64 << rem) - 1;
+        }
+    }
+
+    fn set(&mut self, row: u32) {
+        let r = row as usize;
+        if r < self.n
+            && let Some(w) = self.words.get_mut(r / 64)
+        {
+            *w |= 1 << (r % 64);
+        }
+    }
+
+    fn and(&mut self, o: &Bits) {
+        for (a, b) in self.words.iter_mut().zip(&o.words) {
+            *a &= b;
+        }
+    }
+
+    fn or(&mut self, o: &Bits) {
+        for (a, b) in self.words.iter_mut().zip(&o.words) {
+            *a |= b;
+        }
+    }
+
+    fn and_not(&mut self, o: &Bits) {
+        for (a, b) in self.words.iter_mut().zip(&o.words) {
+            *a &= !b;
+        }
+    }
+
+    fn count(&self) -> u64 {
+        self.words.iter().map(|w| u64::from(w.count_ones())).sum()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.words.iter().all(|w| *w == 0)
+    }
+
+    /// The rows in the set, ascending.
+    fn rows(&self) -> impl Iterator<Item = u32> + '_ {
+        self.words.iter().enumerate().flat_map(|(i, &w)| {
+            let mut w = w;
+            std::iter::from_fn(move || {
+                if w == 0 {
+                    return None;
+                }
+                let bit = w.trailing_zeros();
+                w &= w - 1;
+                Some((i as u32) * 64 + bit)
+            })
+        })
+    }
+}
+
+/// Rows of column `c` whose value id is in `ids` (a sorted range or list).
+fn col_rows(part: &Part, c: Col, ids: &[u32]) -> Result<Bits, IndexError> {
+    let n = part.rows as usize;
+    let mut bits = Bits::none(n);
+    if ids.is_empty() {
+        return Ok(bits);
+    }
+    let col = part.col_ids(c)?;
+    let col = col.get(..n).unwrap_or(col);
+    if let [one] = ids {
+        for (chunk, w) in col.chunks(64).zip(bits.words.iter_mut()) {
+            let mut word = 0u64;
+            for (i, &id) in chunk.iter().enumerate() {
+                word |= u64::from(id == *one) << i;
+            }
+            *w = word;
+        }
+    } else {
+        let len = part.col_dict(c)?.len();
+        let mut wanted = vec![false; len];
+        for &id in ids {
+            if let Some(w) = wanted.get_mut(id as usize) {
+                *w = true;
+            }
+        }
+        for (chunk, w) in col.chunks(64).zip(bits.words.iter_mut()) {
+            let mut word = 0u64;
+            for (i, &id) in chunk.iter().enumerate() {
+                word |= u64::from(wanted.get(id as usize).copied().unwrap_or(false)) << i;
+            }
+            *w = word;
+        }
+    }
+    Ok(bits)
+}
+
+/// Rows holding any of the values `ids` of `m`.
+fn multi_rows(part: &Part, m: Multi, ids: &[u32]) -> Result<Bits, IndexError> {
+    let mut bits = Bits::none(part.rows as usize);
+    for &id in ids {
+        for &r in part.postings(m, id)? {
+            bits.set(r);
+        }
+    }
+    Ok(bits)
+}
+
+/// Ids of the dictionary values equal to `value`, ignoring case.
+fn equal_ids(dict: DictRef<'_>, value: &str) -> Vec<u32> {
+    dict.equal(&lower(bounded(value)))
+}
+
+/// Ids of the dictionary values matching the wildcard `pattern`.
+fn wildcard_ids(dict: DictRef<'_>, pattern: &str) -> Vec<u32> {
+    let pattern = pattern.to_lowercase();
+    let prefix: String = pattern
+        .chars()
+        .take_while(|c| *c != '*' && *c != '?')
+        .collect();
+    (0..dict.len() as u32)
+        .filter(|&id| {
+            dict.get(id)
+                .is_some_and(|v| lower(v).starts_with(&prefix) && wildcard_match(&pattern, v))
+        })
+        .collect()
+}
+
+fn target_rows(part: &Part, t: Target, value: &Value) -> Result<Bits, IndexError> {
+    let dict = match t {
+        Target::Col(c) => part.col_dict(c)?,
+        Target::Multi(m) => part.multi_dict(m)?,
+    };
+    let ids = match value {
+        Value::Exact(v) => equal_ids(dict, v),
+        Value::Wildcard(p) => wildcard_ids(dict, p),
+        _ => Vec::new(),
+    };
+    match t {
+        Target::Col(c) => col_rows(part, c, &ids),
+        Target::Multi(m) => multi_rows(part, m, &ids),
+    }
+}
+
+/// Rows whose IP lies in `lo..=hi`.
+fn ip_rows(part: &Part, lo: u128, hi: u128) -> Result<Bits, IndexError> {
+    let ids: Vec<u32> = part
+        .ips()?
+        .iter()
+        .enumerate()
+        .filter(|(_, ip)| ip.is_some_and(|ip| (lo..=hi).contains(&ip)))
+        .map(|(i, _)| i as u32)
+        .collect();
+    col_rows(part, Col::Ip, &ids)
+}
+
 impl Index {
     /// Opens the index under `dir`, creating it (with `full_text` for free text) when absent.
     /// An existing index keeps the free-text setting it was built with.
     pub fn open(dir: &Path, full_text: Option<FullText>) -> Result<Index, IndexError> {
-        let io = |source| IndexError::Io {
-            path: dir.to_path_buf(),
-            source,
-        };
-        fs::create_dir_all(dir).map_err(io)?;
+        fs::create_dir_all(dir).map_err(io_err(dir))?;
         let settings = dir.join(SETTINGS);
-        let (schema, fields) = schema();
-        let exists = dir.join("meta.json").exists();
-        let full_text = if exists {
+        if dir.join("meta.json").exists() {
+            return Err(IndexError::Outdated {
+                path: dir.to_path_buf(),
+            });
+        }
+        let full_text = if settings.exists() {
+            let text = fs::read_to_string(&settings).map_err(io_err(&settings))?;
+            if !text
+                .lines()
+                .any(|l| l.trim() == format!("format = {FORMAT}"))
+            {
+                return Err(IndexError::Outdated {
+                    path: dir.to_path_buf(),
+                });
+            }
             read_settings(&settings)?
         } else {
             let ft = full_text.unwrap_or_default();
             write_settings(&settings, ft)?;
             ft
         };
-        let index = if exists {
-            let index = tantivy::Index::open_in_dir(dir)?;
-            if index.schema() != schema {
-                return Err(IndexError::Invalid {
-                    path: dir.to_path_buf(),
-                    message: "built by another version of acta; rebuild it with `acta reindex`"
-                        .into(),
-                });
-            }
-            index
-        } else {
-            tantivy::Index::create_in_dir(dir, schema)?
-        };
-        register_tokenizers(&index);
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
-        Ok(Index {
+        let index = Index {
             dir: dir.to_path_buf(),
-            index,
-            fields,
             full_text,
-            reader,
-        })
+            parts: Mutex::new(Arc::new(Vec::new())),
+        };
+        index.reload()?;
+        Ok(index)
     }
 
     pub fn full_text(&self) -> FullText {
         self.full_text
     }
 
-    pub fn fields(&self) -> &Fields {
-        &self.fields
+    fn snapshot(&self) -> Arc<Vec<Arc<Part>>> {
+        match self.parts.lock() {
+            Ok(p) => Arc::clone(&p),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
     }
 
-    /// The ledger index up to which the last commit is complete.
+    /// The ledger index up to which the index is complete (as of the last reload).
     pub fn next(&self) -> Result<u64, IndexError> {
-        let metas = self.index.load_metas()?;
-        Ok(metas
-            .payload
-            .as_deref()
-            .and_then(|p| p.strip_prefix("next "))
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap_or(0))
+        Ok(self
+            .snapshot()
+            .last()
+            .map_or(0, |p| p.first + u64::from(p.rows)))
     }
 
-    /// A writer adding documents; `heap_bytes` bounds the memory it buffers before flushing.
-    pub fn writer(&self, heap_bytes: usize) -> Result<Writer, IndexError> {
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(2);
-        let writer = self
-            .index
-            .writer_with_num_threads(threads, heap_bytes.max((threads * 16) << 20))?;
-        // Merged segments stay at a few million documents: merging ever larger ones during a
-        // long ingest costs memory that grows with the index, for no gain in query time.
-        let mut merges = LogMergePolicy::default();
-        merges.set_max_docs_before_merge(MAX_MERGED_DOCS);
-        writer.set_merge_policy(Box::new(merges));
+    /// The writer of this index; fails with [`IndexError::Busy`] while another holds it.
+    pub fn writer(&self) -> Result<Writer, IndexError> {
+        let path = self.dir.join(LOCK);
+        let lock = File::create(&path).map_err(io_err(&path))?;
+        rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
+            |_| IndexError::Busy {
+                path: self.dir.clone(),
+            },
+        )?;
+        // Leftovers of an interrupted write or merge.
+        let (chain, other) = part::list(&self.dir)?;
+        for p in &other {
+            fs::remove_file(p).map_err(io_err(p))?;
+        }
+        let next = chain.last().map_or(0, |p| p.last + 1);
         Ok(Writer {
-            writer,
-            fields: self.fields.clone(),
+            dir: self.dir.clone(),
             full_text: self.full_text,
-            text: String::new(),
+            builder: Builder::new(next),
+            _lock: lock,
         })
     }
 
-    /// Makes the last commit visible to searches.
+    /// Makes the parts written since opening (or the last reload) visible to searches.
     pub fn reload(&self) -> Result<(), IndexError> {
-        self.reader.reload()?;
+        let old = self.snapshot();
+        let mut attempt = 0;
+        let parts = loop {
+            let (chain, _) = part::list(&self.dir)?;
+            let opened: Result<Vec<Arc<Part>>, IndexError> = chain
+                .iter()
+                .map(|l| match old.iter().find(|p| p.path() == l.path) {
+                    Some(p) => Ok(Arc::clone(p)),
+                    None => Part::open(&l.path).map(Arc::new),
+                })
+                .collect();
+            match opened {
+                // A merge replaced a part between listing and opening: list again.
+                Err(IndexError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound && attempt < 5 =>
+                {
+                    attempt += 1;
+                }
+                other => break other?,
+            }
+        };
+        match self.parts.lock() {
+            Ok(mut p) => *p = Arc::new(parts),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(parts),
+        }
         Ok(())
     }
 
     /// Number of indexed events.
     pub fn len(&self) -> u64 {
-        self.reader.searcher().num_docs()
+        self.snapshot().iter().map(|p| u64::from(p.rows)).sum()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// The Tantivy query for `query` within `range`.
-    pub fn query(&self, query: &Query, range: TimeRange) -> Box<dyn TQuery> {
-        let mut clauses: Vec<(Occur, Box<dyn TQuery>)> = Vec::new();
-        if let Some(e) = &query.expr {
-            clauses.push((Occur::Must, self.expr(e)));
+    /// Calls `f` with each part holding matches and the matching rows, in ledger order.
+    fn each_part(
+        &self,
+        parts: &[Arc<Part>],
+        query: &Query,
+        range: TimeRange,
+        mut f: impl FnMut(usize, &Part, &Bits) -> Result<(), IndexError>,
+    ) -> Result<(), IndexError> {
+        let lo = range.since.unwrap_or(i64::MIN);
+        let hi = range.until.unwrap_or(i64::MAX);
+        for (p, part) in parts.iter().enumerate() {
+            if part.rows == 0 || part.time_max < lo || part.time_min >= hi {
+                continue;
+            }
+            let n = part.rows as usize;
+            let mut bits = match &query.expr {
+                Some(e) => self.eval(part, e)?,
+                None => Bits::all(n),
+            };
+            if bits.is_empty() {
+                continue;
+            }
+            if part.time_min < lo || part.time_max >= hi {
+                let time = part.time()?;
+                let mut kept = Bits::none(n);
+                for r in bits.rows() {
+                    if time.get(r as usize).is_some_and(|t| (lo..hi).contains(t)) {
+                        kept.set(r);
+                    }
+                }
+                bits = kept;
+            }
+            if !bits.is_empty() {
+                f(p, part, &bits)?;
+            }
         }
-        if range.since.is_some() || range.until.is_some() {
-            let lower = range.since.map_or(Bound::Unbounded, |t| {
-                Bound::Included(Term::from_field_i64(self.fields.time, t))
-            });
-            let upper = range.until.map_or(Bound::Unbounded, |t| {
-                Bound::Excluded(Term::from_field_i64(self.fields.time, t))
-            });
-            clauses.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
-        }
-        match clauses.len() {
-            0 => Box::new(AllQuery),
-            _ => Box::new(BooleanQuery::new(clauses)),
-        }
+        Ok(())
     }
 
-    fn expr(&self, e: &Expr) -> Box<dyn TQuery> {
-        match e {
-            Expr::And(parts) => Box::new(BooleanQuery::new(
-                parts.iter().map(|p| self.clause(p, Occur::Must)).collect(),
-            )),
-            Expr::Or(parts) => Box::new(BooleanQuery::new(
-                parts
-                    .iter()
-                    .map(|p| self.clause(p, Occur::Should))
-                    .collect(),
-            )),
-            Expr::Not(inner) => Box::new(BooleanQuery::new(vec![
-                (Occur::Must, Box::new(AllQuery) as Box<dyn TQuery>),
-                (Occur::MustNot, self.expr(inner)),
-            ])),
-            Expr::Term(t) => self.term(t.field, &t.value),
-        }
-    }
-
-    /// `e` as a clause of a boolean query; a negation inside a conjunction becomes MustNot.
-    fn clause(&self, e: &Expr, occur: Occur) -> (Occur, Box<dyn TQuery>) {
-        match (e, occur) {
-            (Expr::Not(inner), Occur::Must) => (Occur::MustNot, self.expr(inner)),
-            _ => (occur, self.expr(e)),
-        }
-    }
-
-    fn keyword_field(&self, field: QField) -> Option<Field> {
-        let f = &self.fields;
-        Some(match field {
-            QField::Actor => f.actor_id,
-            QField::Action => f.action,
-            QField::Resource => f.resource_id,
-            QField::Source => f.source,
-            QField::Account => f.account,
-            QField::Region => f.region,
-            QField::Service => f.service,
-            QField::Outcome => f.outcome,
-            QField::Ip | QField::Text => return None,
+    fn eval(&self, part: &Part, e: &Expr) -> Result<Bits, IndexError> {
+        let n = part.rows as usize;
+        Ok(match e {
+            Expr::And(ops) => {
+                let mut acc: Option<Bits> = None;
+                for op in ops.iter().filter(|o| !matches!(o, Expr::Not(_))) {
+                    let b = self.eval(part, op)?;
+                    match acc.as_mut() {
+                        Some(a) => a.and(&b),
+                        None => acc = Some(b),
+                    }
+                    if acc.as_ref().is_some_and(Bits::is_empty) {
+                        return Ok(Bits::none(n));
+                    }
+                }
+                let mut acc = acc.unwrap_or_else(|| Bits::all(n));
+                for op in ops {
+                    if let Expr::Not(inner) = op {
+                        acc.and_not(&self.eval(part, inner)?);
+                    }
+                }
+                acc
+            }
+            Expr::Or(ops) => {
+                let mut acc = Bits::none(n);
+                for op in ops {
+                    acc.or(&self.eval(part, op)?);
+                }
+                acc
+            }
+            Expr::Not(inner) => {
+                let mut all = Bits::all(n);
+                all.and_not(&self.eval(part, inner)?);
+                all
+            }
+            Expr::Term(t) => self.term(part, t.field, &t.value)?,
         })
     }
 
-    fn term(&self, field: QField, value: &Value) -> Box<dyn TQuery> {
-        match (field, value) {
-            (QField::Ip, Value::Ip(ip)) => Box::new(TermQuery::new(
-                Term::from_field_ip_addr(self.fields.ip, ipv6(*ip)),
-                IndexRecordOption::Basic,
-            )),
-            (QField::Ip, Value::Cidr(net, prefix)) => {
-                let (lo, hi) = cidr_bounds(*net, *prefix);
-                Box::new(RangeQuery::new(
-                    Bound::Included(Term::from_field_ip_addr(self.fields.ip, lo)),
-                    Bound::Included(Term::from_field_ip_addr(self.fields.ip, hi)),
-                ))
+    fn term(&self, part: &Part, field: QField, value: &Value) -> Result<Bits, IndexError> {
+        let n = part.rows as usize;
+        let target = match field {
+            QField::Actor => Target::Multi(Multi::ActorId),
+            QField::Resource => Target::Multi(Multi::ResourceId),
+            QField::Action => Target::Col(Col::Action),
+            QField::Source => Target::Col(Col::Source),
+            QField::Account => Target::Col(Col::Account),
+            QField::Region => Target::Col(Col::Region),
+            QField::Service => Target::Col(Col::Service),
+            QField::Outcome => Target::Col(Col::Outcome),
+            QField::Text => return self.free_text(part, value),
+            QField::Ip => {
+                return match value {
+                    Value::Ip(ip) => {
+                        let b = ip_bits(*ip);
+                        ip_rows(part, b, b)
+                    }
+                    Value::Cidr(net, prefix) => {
+                        let (lo, hi) = cidr_bounds(*net, *prefix);
+                        ip_rows(part, lo, hi)
+                    }
+                    _ => Ok(Bits::none(n)),
+                };
             }
-            (QField::Outcome, Value::Outcome(o)) => self.keyword(self.fields.outcome, o.name()),
-            (QField::Text, value) => self.free_text(value),
-            (f, Value::Exact(v)) => match self.keyword_field(f) {
-                Some(field) => self.keyword(field, v),
-                None => Box::new(EmptyQuery),
-            },
-            (f, Value::Wildcard(p)) => match self.keyword_field(f) {
-                Some(field) => self.wildcard(field, p),
-                None => Box::new(EmptyQuery),
-            },
-            _ => Box::new(EmptyQuery),
+        };
+        match value {
+            Value::Outcome(o) => target_rows(part, target, &Value::Exact(o.name().to_owned())),
+            Value::Exact(_) | Value::Wildcard(_) => target_rows(part, target, value),
+            _ => Ok(Bits::none(n)),
         }
-    }
-
-    fn keyword(&self, field: Field, value: &str) -> Box<dyn TQuery> {
-        Box::new(TermQuery::new(
-            Term::from_field_text(field, &bounded(value).to_lowercase()),
-            IndexRecordOption::Basic,
-        ))
-    }
-
-    fn wildcard(&self, field: Field, pattern: &str) -> Box<dyn TQuery> {
-        let mut re = String::with_capacity(pattern.len() * 2);
-        for c in pattern.to_lowercase().chars() {
-            match c {
-                '*' => re.push_str(".*"),
-                '?' => re.push('.'),
-                c if c.is_alphanumeric() || c == ' ' => re.push(c),
-                c => {
-                    re.push('\\');
-                    re.push(c);
-                }
-            }
-        }
-        match RegexQuery::from_pattern(&re, field) {
-            Ok(q) => Box::new(q),
-            Err(_) => Box::new(EmptyQuery),
-        }
-    }
-
-    /// The keyword fields free text looks in.
-    fn text_fields(&self) -> [Field; 11] {
-        let f = &self.fields;
-        [
-            f.actor_id,
-            f.action,
-            f.service,
-            f.resource_id,
-            f.source,
-            f.outcome,
-            f.account,
-            f.region,
-            f.status_code,
-            f.user_agent,
-            f.text,
-        ]
     }
 
     /// Free text: a whole value of any keyword field, or (raw mode) words of the raw record.
-    fn free_text(&self, value: &Value) -> Box<dyn TQuery> {
-        if self.full_text == FullText::Off {
-            return Box::new(EmptyQuery);
+    fn free_text(&self, part: &Part, value: &Value) -> Result<Bits, IndexError> {
+        let n = part.rows as usize;
+        let mut acc = Bits::none(n);
+        if self.full_text == FullText::Off || !matches!(value, Value::Exact(_) | Value::Wildcard(_))
+        {
+            return Ok(acc);
         }
-        let mut any: Vec<(Occur, Box<dyn TQuery>)> = Vec::new();
-        for field in self.text_fields() {
-            if field == self.fields.text {
-                continue;
-            }
-            let q = match value {
-                Value::Exact(v) => self.keyword(field, v),
-                Value::Wildcard(p) => self.wildcard(field, p),
-                _ => continue,
-            };
-            any.push((Occur::Should, q));
+        let targets = [
+            Target::Multi(Multi::ActorId),
+            Target::Col(Col::Action),
+            Target::Col(Col::Service),
+            Target::Multi(Multi::ResourceId),
+            Target::Col(Col::Source),
+            Target::Col(Col::Outcome),
+            Target::Col(Col::Account),
+            Target::Col(Col::Region),
+            Target::Col(Col::StatusCode),
+            Target::Multi(Multi::UserAgent),
+        ];
+        for t in targets {
+            acc.or(&target_rows(part, t, value)?);
         }
         if let Value::Exact(v) = value
             && let Some(ip) = parse_ip(v)
         {
-            any.push((
-                Occur::Should,
-                Box::new(TermQuery::new(
-                    Term::from_field_ip_addr(self.fields.ip, ipv6(ip)),
-                    IndexRecordOption::Basic,
-                )),
-            ));
+            let b = ip_bits(ip);
+            acc.or(&ip_rows(part, b, b)?);
         }
         if self.full_text == FullText::Raw {
-            any.push((
-                Occur::Should,
-                match value {
-                    Value::Exact(v) => self.words(v),
-                    Value::Wildcard(p) => self.wildcard(self.fields.text, p),
-                    _ => Box::new(EmptyQuery),
-                },
-            ));
+            match value {
+                Value::Exact(v) => {
+                    let mut all: Option<Bits> = None;
+                    for w in part::words(v) {
+                        let b = target_rows(part, Target::Multi(Multi::Word), &Value::Exact(w))?;
+                        match all.as_mut() {
+                            Some(a) => a.and(&b),
+                            None => all = Some(b),
+                        }
+                    }
+                    if let Some(all) = all {
+                        acc.or(&all);
+                    }
+                }
+                Value::Wildcard(_) => {
+                    acc.or(&target_rows(part, Target::Multi(Multi::Word), value)?);
+                }
+                _ => {}
+            }
         }
-        Box::new(BooleanQuery::new(any))
-    }
-
-    /// The words of `text` next to each other in that order, in the raw record.
-    fn words(&self, text: &str) -> Box<dyn TQuery> {
-        let mut analyzer = match self.index.tokenizers().get(WORDS) {
-            Some(a) => a,
-            None => return Box::new(EmptyQuery),
-        };
-        let mut terms = Vec::new();
-        let mut stream = analyzer.token_stream(text);
-        while let Some(token) = stream.next() {
-            terms.push((
-                token.position,
-                Term::from_field_text(self.fields.text, &token.text),
-            ));
-        }
-        match terms.len() {
-            0 => Box::new(EmptyQuery),
-            1 => match terms.pop() {
-                Some((_, t)) => Box::new(TermQuery::new(t, IndexRecordOption::Basic)),
-                None => Box::new(EmptyQuery),
-            },
-            _ => Box::new(PhraseQuery::new_with_offset(terms)),
-        }
+        Ok(acc)
     }
 
     /// The newest matching events first (ties: the later ledger entry first), after skipping
@@ -649,63 +733,62 @@ impl Index {
         limit: usize,
         offset: usize,
     ) -> Result<Vec<Hit>, IndexError> {
-        let q = self.query(query, range);
-        self.top(&*q, limit, offset, Order::Desc)
-    }
-
-    /// Matching events in the given time order.
-    pub fn top(
-        &self,
-        q: &dyn TQuery,
-        limit: usize,
-        offset: usize,
-        order: Order,
-    ) -> Result<Vec<Hit>, IndexError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let searcher = self.reader.searcher();
-        let collector = TopDocs::with_limit(limit).and_offset(offset).order_by((
-            (
-                tantivy::collector::sort_key::SortByStaticFastValue::<i64>::for_field("time"),
-                order,
-            ),
-            (
-                tantivy::collector::sort_key::SortByStaticFastValue::<u64>::for_field("index"),
-                order,
-            ),
-        ));
-        let docs = searcher.search(q, &collector)?;
-        let mut readers: HashMap<SegmentOrdinal, HitReader> = HashMap::new();
-        let mut hits = Vec::with_capacity(docs.len());
-        for (_, addr) in docs {
-            let reader = match readers.entry(addr.segment_ord) {
-                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(HitReader::new(searcher.segment_reader(addr.segment_ord))?)
+        let keep = limit.saturating_add(offset);
+        let parts = self.snapshot();
+        // The `keep` largest (time, index) keys, smallest on top.
+        let mut heap: BinaryHeap<std::cmp::Reverse<(i64, u64, usize, u32)>> = BinaryHeap::new();
+        self.each_part(&parts, query, range, |p, part, bits| {
+            let time = part.time()?;
+            for r in bits.rows() {
+                let key = (
+                    time.get(r as usize).copied().unwrap_or_default(),
+                    part.first + u64::from(r),
+                    p,
+                    r,
+                );
+                if heap.len() < keep {
+                    heap.push(std::cmp::Reverse(key));
+                } else if heap.peek().is_some_and(|m| key > m.0) {
+                    heap.pop();
+                    heap.push(std::cmp::Reverse(key));
                 }
-            };
-            hits.push(reader.hit(addr)?);
-        }
-        Ok(hits)
+            }
+            Ok(())
+        })?;
+        let mut top: Vec<(i64, u64, usize, u32)> = heap.into_iter().map(|r| r.0).collect();
+        top.sort_unstable_by(|a, b| b.cmp(a));
+        top.into_iter()
+            .skip(offset)
+            .take(limit)
+            .filter_map(|(_, _, p, r)| parts.get(p).map(|part| hit(part, r)))
+            .collect()
     }
 
     /// How many events match.
     pub fn count(&self, query: &Query, range: TimeRange) -> Result<u64, IndexError> {
-        let q = self.query(query, range);
-        Ok(self.reader.searcher().search(&*q, &Count)? as u64)
+        let mut n = 0;
+        self.each_part(&self.snapshot(), query, range, |_, _, bits| {
+            n += bits.count();
+            Ok(())
+        })?;
+        Ok(n)
     }
 
     /// The ledger indices of every matching event, in increasing order.
     pub fn indices(&self, query: &Query, range: TimeRange) -> Result<Vec<u64>, IndexError> {
-        let q = self.query(query, range);
-        let mut all = self.reader.searcher().search(&*q, &IndexCollector)?;
-        all.sort_unstable();
+        let mut all = Vec::new();
+        self.each_part(&self.snapshot(), query, range, |_, part, bits| {
+            all.extend(bits.rows().map(|r| part.first + u64::from(r)));
+            Ok(())
+        })?;
         Ok(all)
     }
 
     /// Counts of matching events by the values of `by` (and by time bucket of `interval_ms`).
-    /// Multi-valued fields count once per value. Sorted by count, largest first.
+    /// Sorted by count, largest first (by bucket first, when counting by interval).
     pub fn stats(
         &self,
         query: &Query,
@@ -713,13 +796,72 @@ impl Index {
         by: &[StatField],
         interval_ms: Option<i64>,
     ) -> Result<Vec<StatRow>, IndexError> {
-        let q = self.query(query, range);
-        let collector = StatsCollector {
-            by: by.to_vec(),
-            interval: interval_ms.filter(|i| *i > 0),
-        };
-        let counts = self.reader.searcher().search(&*q, &collector)?;
-        let mut rows: Vec<StatRow> = counts
+        let interval = interval_ms.filter(|i| *i > 0);
+        let mut all: HashMap<(Vec<Option<String>>, Option<i64>), u64> = HashMap::new();
+        self.each_part(&self.snapshot(), query, range, |_, part, bits| {
+            let cols = by
+                .iter()
+                .map(|f| Ok((part.col_ids(f.col())?, part.col_dict(f.col())?)))
+                .collect::<Result<Vec<_>, IndexError>>()?;
+            let name = |c: usize, id: u32| -> Option<String> {
+                cols.get(c).and_then(|(_, d)| d.get(id)).map(str::to_owned)
+            };
+            if let ([(ids, dict)], None) = (cols.as_slice(), interval) {
+                // One field, no interval: counts by dictionary id (the last slot: no value).
+                let none = dict.len();
+                let mut dense = vec![0u64; none + 1];
+                for r in bits.rows() {
+                    let id = ids.get(r as usize).copied().unwrap_or(NONE);
+                    let slot = if id == NONE { none } else { id as usize };
+                    if let Some(c) = dense.get_mut(slot) {
+                        *c += 1;
+                    }
+                }
+                for (id, count) in dense.into_iter().enumerate().filter(|(_, c)| *c > 0) {
+                    let value = if id == none { None } else { name(0, id as u32) };
+                    *all.entry((vec![value], None)).or_insert(0) += count;
+                }
+                return Ok(());
+            }
+            let time = part.time()?;
+            let mut counts: HashMap<Vec<u32>, u64> = HashMap::new();
+            let mut key: Vec<u32> = Vec::with_capacity(cols.len() + 2);
+            for r in bits.rows() {
+                key.clear();
+                key.extend(
+                    cols.iter()
+                        .map(|(ids, _)| ids.get(r as usize).copied().unwrap_or(NONE)),
+                );
+                if let Some(i) = interval {
+                    let t = time.get(r as usize).copied().unwrap_or_default();
+                    let b = t.div_euclid(i) * i;
+                    key.push((b >> 32) as u32);
+                    key.push(b as u32);
+                }
+                match counts.get_mut(key.as_slice()) {
+                    Some(c) => *c += 1,
+                    None => {
+                        counts.insert(key.clone(), 1);
+                    }
+                }
+            }
+            for (k, count) in counts {
+                let values = (0..cols.len())
+                    .map(|c| match k.get(c).copied() {
+                        Some(NONE) | None => None,
+                        Some(id) => name(c, id),
+                    })
+                    .collect();
+                let bucket = interval.map(|_| {
+                    let hi = k.get(cols.len()).copied().unwrap_or(0);
+                    let lo = k.get(cols.len() + 1).copied().unwrap_or(0);
+                    ((u64::from(hi) << 32) | u64::from(lo)) as i64
+                });
+                *all.entry((values, bucket)).or_insert(0) += count;
+            }
+            Ok(())
+        })?;
+        let mut rows: Vec<StatRow> = all
             .into_iter()
             .map(|((values, bucket), count)| StatRow {
                 values,
@@ -733,7 +875,7 @@ impl Index {
                 .then_with(|| a.bucket.cmp(&b.bucket))
                 .then_with(|| a.values.cmp(&b.values))
         });
-        if interval_ms.is_some() {
+        if interval.is_some() {
             rows.sort_by(|a, b| {
                 a.bucket
                     .cmp(&b.bucket)
@@ -746,18 +888,87 @@ impl Index {
 
     /// Who did what on the matching events: one row per actor, most events first.
     pub fn who(&self, query: &Query, range: TimeRange) -> Result<Vec<WhoRow>, IndexError> {
-        let q = self.query(query, range);
-        let mut rows: Vec<WhoRow> = self
-            .reader
-            .searcher()
-            .search(&*q, &WhoCollector)?
-            .into_values()
-            .collect();
+        #[derive(Default)]
+        struct Acc {
+            count: u64,
+            first: i64,
+            last: i64,
+            failures: u64,
+            sources: HashMap<u32, u64>,
+            actions: HashMap<u32, u64>,
+        }
+        let mut all: HashMap<Option<String>, WhoRow> = HashMap::new();
+        self.each_part(&self.snapshot(), query, range, |_, part, bits| {
+            let time = part.time()?;
+            let actor = part.col_ids(Col::Actor)?;
+            let source = part.col_ids(Col::Source)?;
+            let action = part.col_ids(Col::Action)?;
+            let outcome = part.col_ids(Col::Outcome)?;
+            let failure = equal_ids(part.col_dict(Col::Outcome)?, "failure");
+            let mut accs: HashMap<u32, Acc> = HashMap::new();
+            for r in bits.rows() {
+                let i = r as usize;
+                let t = time.get(i).copied().unwrap_or_default();
+                let a = accs
+                    .entry(actor.get(i).copied().unwrap_or(NONE))
+                    .or_insert_with(|| Acc {
+                        first: t,
+                        last: t,
+                        ..Acc::default()
+                    });
+                a.count += 1;
+                a.first = a.first.min(t);
+                a.last = a.last.max(t);
+                a.failures += u64::from(outcome.get(i).is_some_and(|o| failure.contains(o)));
+                *a.sources
+                    .entry(source.get(i).copied().unwrap_or(NONE))
+                    .or_insert(0) += 1;
+                *a.actions
+                    .entry(action.get(i).copied().unwrap_or(NONE))
+                    .or_insert(0) += 1;
+            }
+            let (actors, sources, actions) = (
+                part.col_dict(Col::Actor)?,
+                part.col_dict(Col::Source)?,
+                part.col_dict(Col::Action)?,
+            );
+            let name = |d: &DictRef<'_>, id: u32| -> Option<String> {
+                (id != NONE).then(|| d.get(id)).flatten().map(str::to_owned)
+            };
+            for (id, acc) in accs {
+                let actor = name(&actors, id);
+                let row = all.entry(actor.clone()).or_insert_with(|| WhoRow {
+                    actor,
+                    count: 0,
+                    first: acc.first,
+                    last: acc.last,
+                    sources: BTreeMap::new(),
+                    actions: BTreeMap::new(),
+                    failures: 0,
+                });
+                row.count += acc.count;
+                row.first = row.first.min(acc.first);
+                row.last = row.last.max(acc.last);
+                row.failures += acc.failures;
+                for (s, c) in acc.sources {
+                    *row.sources
+                        .entry(name(&sources, s).unwrap_or_default())
+                        .or_insert(0) += c;
+                }
+                for (s, c) in acc.actions {
+                    *row.actions
+                        .entry(name(&actions, s).unwrap_or_default())
+                        .or_insert(0) += c;
+                }
+            }
+            Ok(())
+        })?;
+        let mut rows: Vec<WhoRow> = all.into_values().collect();
         rows.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.actor.cmp(&b.actor)));
         Ok(rows)
     }
 
-    /// Deletes every document (before a rebuild).
+    /// Deletes the index (before a rebuild).
     pub fn clear(dir: &Path) -> Result<(), IndexError> {
         match fs::remove_dir_all(dir) {
             Ok(()) => Ok(()),
@@ -774,7 +985,31 @@ impl Index {
     }
 }
 
-fn cidr_bounds(net: IpAddr, prefix: u8) -> (Ipv6Addr, Ipv6Addr) {
+/// The search result of `row` in `part`.
+fn hit(part: &Part, row: u32) -> Result<Hit, IndexError> {
+    let i = row as usize;
+    let owned = |c: Col| -> Result<Option<String>, IndexError> {
+        Ok(part.value(c, row)?.map(str::to_owned))
+    };
+    Ok(Hit {
+        index: part.first + u64::from(row),
+        time: part.time()?.get(i).copied().unwrap_or_default(),
+        source: owned(Col::Source)?.unwrap_or_default(),
+        actor: owned(Col::Actor)?,
+        action: owned(Col::Action)?,
+        resource: owned(Col::Resource)?,
+        outcome: owned(Col::Outcome)?.unwrap_or_default(),
+        ip: part
+            .value(Col::Ip, row)?
+            .and_then(parse_ip)
+            .map(|ip| ip.to_canonical()),
+        class_uid: u64::from(part.class_uid()?.get(i).copied().unwrap_or_default()),
+        status_code: owned(Col::StatusCode)?,
+    })
+}
+
+/// The lowest and highest address of a network, as 128-bit numbers (IPv4 mapped into IPv6).
+fn cidr_bounds(net: IpAddr, prefix: u8) -> (u128, u128) {
     let (base, bits) = match net {
         IpAddr::V4(v4) => (
             u128::from(v4.to_ipv6_mapped()),
@@ -783,10 +1018,7 @@ fn cidr_bounds(net: IpAddr, prefix: u8) -> (Ipv6Addr, Ipv6Addr) {
         IpAddr::V6(v6) => (u128::from(v6), u32::from(prefix.min(128))),
     };
     let host_mask = u128::MAX.checked_shr(bits).unwrap_or(0);
-    (
-        Ipv6Addr::from(base & !host_mask),
-        Ipv6Addr::from(base | host_mask),
-    )
+    (base & !host_mask, base | host_mask)
 }
 
 fn read_settings(path: &Path) -> Result<FullText, IndexError> {
@@ -809,7 +1041,7 @@ fn write_settings(path: &Path, ft: FullText) -> Result<(), IndexError> {
     fs::write(
         path,
         format!(
-            "# What free text searches (fields, raw or off); change it with `acta reindex --full-text`.\nfull_text = \"{}\"\n",
+            "# What free text searches (fields, raw or off); change it with `acta reindex --full-text`.\nfull_text = \"{}\"\n# Layout of the index parts.\nformat = {FORMAT}\n",
             ft.name()
         ),
     )
@@ -819,496 +1051,96 @@ fn write_settings(path: &Path, ft: FullText) -> Result<(), IndexError> {
     })
 }
 
-/// Adds documents to the index.
+/// Adds rows to the index: they are buffered in memory and written as a part at each commit.
 pub struct Writer {
-    writer: tantivy::IndexWriter,
-    fields: Fields,
+    dir: PathBuf,
     full_text: FullText,
-    text: String,
+    builder: Builder,
+    _lock: File,
 }
 
 impl std::fmt::Debug for Writer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Writer").finish_non_exhaustive()
+        f.debug_struct("Writer")
+            .field("dir", &self.dir)
+            .field("builder", &self.builder)
+            .finish_non_exhaustive()
     }
 }
 
 impl Writer {
-    /// Adds the event of `row`; `detail` is extra free text (status detail, message, user
-    /// agent), `raw` the record (indexed as free text only in [`FullText::Raw`] mode).
+    /// The ledger index the next row must have.
+    pub fn next(&self) -> u64 {
+        self.builder.next()
+    }
+
+    /// Adds the event of `row`, which must be the next ledger entry; `detail` (status detail,
+    /// message) and `raw` (the record) are indexed as words only in [`FullText::Raw`] mode.
     pub fn add(&mut self, row: &Row, detail: &[&str], raw: &[u8]) -> Result<(), IndexError> {
-        let f = &self.fields;
-        let mut doc = TantivyDocument::new();
-        doc.add_u64(f.index, row.index);
-        doc.add_i64(f.time, row.time);
-        doc.add_text(f.source, bounded(&row.source));
-        doc.add_u64(f.class_uid, u64::from(row.class_uid));
-        doc.add_text(f.outcome, row.outcome);
-        if let Some(a) = &row.actor {
-            doc.add_text(f.actor, bounded(a));
-        }
-        for id in &row.actor_ids {
-            doc.add_text(f.actor_id, bounded(id));
-        }
-        let single = [
-            (f.action, &row.action),
-            (f.service, &row.service),
-            (f.account, &row.account),
-            (f.region, &row.region),
-            (f.status_code, &row.status_code),
-        ];
-        for (field, value) in single {
-            if let Some(v) = value {
-                doc.add_text(field, bounded(v));
-            }
-        }
-        if let Some(r) = row.resource() {
-            doc.add_text(f.resource, bounded(r));
-        }
-        for r in &row.resources {
-            doc.add_text(f.resource_id, bounded(r));
-        }
-        if let Some(ip) = row.ip.as_deref().and_then(parse_ip) {
-            doc.add_ip_addr(f.ip, ipv6(ip));
-        }
-        if let Some(ua) = &row.user_agent {
-            doc.add_text(f.user_agent, bounded(ua));
+        if row.index != self.builder.next() {
+            return Err(IndexError::Invalid {
+                path: self.dir.clone(),
+                message: format!(
+                    "expects ledger entry {} next, was given {}",
+                    self.builder.next(),
+                    row.index
+                ),
+            });
         }
         if self.full_text == FullText::Raw {
-            self.text.clear();
-            for d in detail {
-                self.text.push_str(d);
-                self.text.push('\n');
-            }
-            self.text.push_str(&String::from_utf8_lossy(raw));
-            doc.add_text(f.text, &self.text);
+            let mut text: Vec<&[u8]> = detail.iter().map(|d| d.as_bytes()).collect();
+            text.push(raw);
+            self.builder.push(row, Some(&text));
+        } else {
+            self.builder.push(row, None);
         }
-        self.writer.add_document(doc)?;
-        Ok(())
-    }
-
-    /// Makes everything added so far durable and searchable (after [`Index::reload`]),
-    /// recording that the index is complete up to ledger index `next`.
-    pub fn commit(&mut self, next: u64) -> Result<(), IndexError> {
-        let mut prepared = self.writer.prepare_commit()?;
-        prepared.set_payload(&format!("next {next}"));
-        prepared.commit()?;
-        Ok(())
-    }
-
-    /// Waits for merges to finish and releases the index.
-    pub fn finish(self) -> Result<(), IndexError> {
-        self.writer.wait_merging_threads()?;
-        Ok(())
-    }
-}
-
-/// Fast-field readers of one segment, for building [`Hit`]s.
-struct HitReader {
-    index: tantivy::columnar::Column<u64>,
-    time: tantivy::columnar::Column<i64>,
-    class_uid: tantivy::columnar::Column<u64>,
-    ip: Option<tantivy::columnar::Column<Ipv6Addr>>,
-    source: Option<StrColumn>,
-    actor: Option<StrColumn>,
-    action: Option<StrColumn>,
-    resource: Option<StrColumn>,
-    outcome: Option<StrColumn>,
-    status_code: Option<StrColumn>,
-}
-
-impl HitReader {
-    fn new(seg: &SegmentReader) -> Result<HitReader, IndexError> {
-        let ff = seg.fast_fields();
-        Ok(HitReader {
-            index: ff.u64("index")?,
-            time: ff.i64("time")?,
-            class_uid: ff.u64("class_uid")?,
-            ip: ff.ip_addr("ip").ok(),
-            source: ff.str("source")?,
-            actor: ff.str("actor")?,
-            action: ff.str("action")?,
-            resource: ff.str("resource")?,
-            outcome: ff.str("outcome")?,
-            status_code: ff.str("status_code")?,
-        })
-    }
-
-    fn hit(&self, addr: DocAddress) -> Result<Hit, IndexError> {
-        let d = addr.doc_id;
-        let ip = self
-            .ip
-            .as_ref()
-            .and_then(|c| c.first(d))
-            .map(|v6| match v6.to_ipv4_mapped() {
-                Some(v4) => IpAddr::V4(v4),
-                None => IpAddr::V6(v6),
-            });
-        Ok(Hit {
-            index: self.index.first(d).unwrap_or_default(),
-            time: self.time.first(d).unwrap_or_default(),
-            source: str_value(&self.source, d)?.unwrap_or_default(),
-            actor: str_value(&self.actor, d)?,
-            action: str_value(&self.action, d)?,
-            resource: str_value(&self.resource, d)?,
-            outcome: str_value(&self.outcome, d)?.unwrap_or_default(),
-            ip,
-            class_uid: self.class_uid.first(d).unwrap_or_default(),
-            status_code: str_value(&self.status_code, d)?,
-        })
-    }
-}
-
-fn str_value(col: &Option<StrColumn>, doc: DocId) -> Result<Option<String>, IndexError> {
-    let Some(col) = col else { return Ok(None) };
-    let Some(ord) = col.ords().first(doc) else {
-        return Ok(None);
-    };
-    let mut s = String::new();
-    col.ord_to_str(ord, &mut s)
-        .map_err(|e| IndexError::Tantivy(e.into()))?;
-    Ok(Some(s))
-}
-
-/// Collects the ledger index of every matching document.
-struct IndexCollector;
-
-struct IndexSegment {
-    index: tantivy::columnar::Column<u64>,
-    out: Vec<u64>,
-}
-
-impl Collector for IndexCollector {
-    type Fruit = Vec<u64>;
-    type Child = IndexSegment;
-
-    fn for_segment(&self, _: SegmentOrdinal, seg: &SegmentReader) -> tantivy::Result<IndexSegment> {
-        Ok(IndexSegment {
-            index: seg.fast_fields().u64("index")?,
-            out: Vec::new(),
-        })
-    }
-
-    fn requires_scoring(&self) -> bool {
-        false
-    }
-
-    fn merge_fruits(&self, fruits: Vec<Vec<u64>>) -> tantivy::Result<Vec<u64>> {
-        Ok(fruits.into_iter().flatten().collect())
-    }
-}
-
-impl SegmentCollector for IndexSegment {
-    type Fruit = Vec<u64>;
-
-    fn collect(&mut self, doc: DocId, _: Score) {
-        if let Some(i) = self.index.first(doc) {
-            self.out.push(i);
+        if self.builder.len() >= PART_ROWS {
+            self.write_part()?;
         }
+        Ok(())
     }
 
-    fn harvest(self) -> Vec<u64> {
-        self.out
+    /// Writes the buffered rows as a part: durable and searchable (after [`Index::reload`]).
+    pub fn commit(&mut self) -> Result<(), IndexError> {
+        if self.builder.len() > 0 {
+            self.write_part()?;
+            self.merge_small()?;
+        }
+        Ok(())
     }
-}
 
-type StatKey = (Vec<Option<String>>, Option<i64>);
+    fn write_part(&mut self) -> Result<(), IndexError> {
+        let next = self.builder.next();
+        let builder = std::mem::replace(&mut self.builder, Builder::new(next));
+        builder.seal().write(&self.dir)?;
+        Ok(())
+    }
 
-/// Counts matching documents by term ordinals per segment, then by strings across segments.
-struct StatsCollector {
-    by: Vec<StatField>,
-    interval: Option<i64>,
-}
-
-struct StatsSegment {
-    columns: Vec<Option<StrColumn>>,
-    time: tantivy::columnar::Column<i64>,
-    interval: Option<i64>,
-    counts: HashMap<(Vec<Option<u64>>, Option<i64>), u64>,
-    key: Vec<Vec<Option<u64>>>,
-    /// Counts by term ordinal (the last slot: no value), when counting by one field and no
-    /// interval — the common case, kept off the hash map.
-    dense: Option<Vec<u64>>,
-}
-
-impl Collector for StatsCollector {
-    type Fruit = HashMap<StatKey, u64>;
-    type Child = StatsSegment;
-
-    fn for_segment(&self, _: SegmentOrdinal, seg: &SegmentReader) -> tantivy::Result<StatsSegment> {
-        let ff = seg.fast_fields();
-        let columns = self
-            .by
+    /// Merges the small parts at the end of the index into one, once there are several.
+    fn merge_small(&mut self) -> Result<(), IndexError> {
+        let (chain, _) = part::list(&self.dir)?;
+        let small = chain
             .iter()
-            .map(|f| ff.str(f.column()))
-            .collect::<tantivy::Result<Vec<_>>>()?;
-        let dense = match (columns.as_slice(), self.interval) {
-            ([col], None) => {
-                let terms = col.as_ref().map_or(0, |c| c.num_terms());
-                Some(vec![0u64; terms + 1])
-            }
-            _ => None,
-        };
-        Ok(StatsSegment {
-            columns,
-            time: ff.i64("time")?,
-            interval: self.interval,
-            counts: HashMap::new(),
-            key: Vec::new(),
-            dense,
-        })
-    }
-
-    fn requires_scoring(&self) -> bool {
-        false
-    }
-
-    fn merge_fruits(
-        &self,
-        fruits: Vec<HashMap<StatKey, u64>>,
-    ) -> tantivy::Result<HashMap<StatKey, u64>> {
-        let mut all = HashMap::new();
-        for f in fruits {
-            for (k, v) in f {
-                *all.entry(k).or_insert(0) += v;
-            }
+            .rev()
+            .take_while(|p| p.last - p.first + 1 < SMALL_PART)
+            .count();
+        if small < MERGE_AT {
+            return Ok(());
         }
-        Ok(all)
-    }
-}
-
-impl SegmentCollector for StatsSegment {
-    type Fruit = HashMap<StatKey, u64>;
-
-    fn collect(&mut self, doc: DocId, _: Score) {
-        if let Some(dense) = self.dense.as_mut() {
-            let none = dense.len() - 1;
-            let mut any = false;
-            if let Some(Some(col)) = self.columns.first() {
-                for ord in col.term_ords(doc) {
-                    any = true;
-                    if let Some(slot) = usize::try_from(ord).ok().and_then(|o| dense.get_mut(o)) {
-                        *slot += 1;
-                    }
+        let tail = chain.get(chain.len() - small..).unwrap_or_default();
+        let parts = tail
+            .iter()
+            .map(|l| Part::open(&l.path))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(merged) = part::merge(&parts)? {
+            let path = merged.write(&self.dir)?;
+            for l in tail {
+                if l.path != path {
+                    fs::remove_file(&l.path).map_err(io_err(&l.path))?;
                 }
             }
-            if !any && let Some(slot) = dense.get_mut(none) {
-                *slot += 1;
-            }
-            return;
+            part::sync_dir(&self.dir)?;
         }
-        let bucket = self.interval.map(|i| {
-            let t = self.time.first(doc).unwrap_or_default();
-            t.div_euclid(i) * i
-        });
-        // The cross product of every field's values (one `None` for a field without value).
-        self.key.clear();
-        self.key.push(Vec::with_capacity(self.columns.len()));
-        for col in &self.columns {
-            let ords: Vec<Option<u64>> = match col {
-                Some(c) => {
-                    let v: Vec<Option<u64>> = c.term_ords(doc).map(Some).collect();
-                    if v.is_empty() { vec![None] } else { v }
-                }
-                None => vec![None],
-            };
-            if ords.len() == 1 {
-                let o = ords.first().copied().flatten();
-                for k in &mut self.key {
-                    k.push(o);
-                }
-            } else {
-                let prev = std::mem::take(&mut self.key);
-                for k in prev {
-                    for o in &ords {
-                        let mut k2 = k.clone();
-                        k2.push(*o);
-                        self.key.push(k2);
-                    }
-                }
-            }
-        }
-        for k in self.key.drain(..) {
-            *self.counts.entry((k, bucket)).or_insert(0) += 1;
-        }
-    }
-
-    fn harvest(mut self) -> HashMap<StatKey, u64> {
-        if let Some(dense) = self.dense.take() {
-            let none = dense.len() - 1;
-            for (ord, count) in dense.into_iter().enumerate().filter(|(_, c)| *c > 0) {
-                let key = if ord == none { None } else { Some(ord as u64) };
-                *self.counts.entry((vec![key], None)).or_insert(0) += count;
-            }
-        }
-        let mut out: HashMap<StatKey, u64> = HashMap::with_capacity(self.counts.len());
-        let mut s = String::new();
-        for ((ords, bucket), count) in self.counts {
-            let values = ords
-                .iter()
-                .zip(&self.columns)
-                .map(|(o, col)| {
-                    let (Some(o), Some(col)) = (o, col) else {
-                        return None;
-                    };
-                    s.clear();
-                    match col.ord_to_str(*o, &mut s) {
-                        Ok(true) => Some(s.clone()),
-                        _ => None,
-                    }
-                })
-                .collect();
-            *out.entry((values, bucket)).or_insert(0) += count;
-        }
-        out
-    }
-}
-
-/// Groups matching documents by actor.
-struct WhoCollector;
-
-struct WhoSegment {
-    time: tantivy::columnar::Column<i64>,
-    actor: Option<StrColumn>,
-    source: Option<StrColumn>,
-    action: Option<StrColumn>,
-    outcome: Option<StrColumn>,
-    failure_ord: Option<u64>,
-    rows: HashMap<Option<u64>, WhoOrds>,
-}
-
-#[derive(Default)]
-struct WhoOrds {
-    count: u64,
-    first: i64,
-    last: i64,
-    sources: HashMap<Option<u64>, u64>,
-    actions: HashMap<Option<u64>, u64>,
-    failures: u64,
-}
-
-impl Collector for WhoCollector {
-    type Fruit = HashMap<Option<String>, WhoRow>;
-    type Child = WhoSegment;
-
-    fn for_segment(&self, _: SegmentOrdinal, seg: &SegmentReader) -> tantivy::Result<WhoSegment> {
-        let ff = seg.fast_fields();
-        let outcome = ff.str("outcome")?;
-        let failure_ord = match &outcome {
-            Some(c) => c.dictionary().term_ord("failure")?,
-            None => None,
-        };
-        Ok(WhoSegment {
-            time: ff.i64("time")?,
-            actor: ff.str("actor")?,
-            source: ff.str("source")?,
-            action: ff.str("action")?,
-            outcome,
-            failure_ord,
-            rows: HashMap::new(),
-        })
-    }
-
-    fn requires_scoring(&self) -> bool {
-        false
-    }
-
-    fn merge_fruits(
-        &self,
-        fruits: Vec<HashMap<Option<String>, WhoRow>>,
-    ) -> tantivy::Result<HashMap<Option<String>, WhoRow>> {
-        let mut all: HashMap<Option<String>, WhoRow> = HashMap::new();
-        for f in fruits {
-            for (actor, row) in f {
-                match all.entry(actor) {
-                    std::collections::hash_map::Entry::Vacant(v) => {
-                        v.insert(row);
-                    }
-                    std::collections::hash_map::Entry::Occupied(mut o) => {
-                        let a = o.get_mut();
-                        a.count += row.count;
-                        a.first = a.first.min(row.first);
-                        a.last = a.last.max(row.last);
-                        a.failures += row.failures;
-                        for (k, v) in row.sources {
-                            *a.sources.entry(k).or_insert(0) += v;
-                        }
-                        for (k, v) in row.actions {
-                            *a.actions.entry(k).or_insert(0) += v;
-                        }
-                    }
-                }
-            }
-        }
-        Ok(all)
-    }
-}
-
-fn first_ord(col: &Option<StrColumn>, doc: DocId) -> Option<u64> {
-    col.as_ref().and_then(|c| c.ords().first(doc))
-}
-
-impl SegmentCollector for WhoSegment {
-    type Fruit = HashMap<Option<String>, WhoRow>;
-
-    fn collect(&mut self, doc: DocId, _: Score) {
-        let t = self.time.first(doc).unwrap_or_default();
-        let failed =
-            self.failure_ord.is_some() && first_ord(&self.outcome, doc) == self.failure_ord;
-        let source = first_ord(&self.source, doc);
-        let action = first_ord(&self.action, doc);
-        let row = self
-            .rows
-            .entry(first_ord(&self.actor, doc))
-            .or_insert_with(|| WhoOrds {
-                first: t,
-                last: t,
-                ..WhoOrds::default()
-            });
-        row.count += 1;
-        row.first = row.first.min(t);
-        row.last = row.last.max(t);
-        row.failures += u64::from(failed);
-        *row.sources.entry(source).or_insert(0) += 1;
-        *row.actions.entry(action).or_insert(0) += 1;
-    }
-
-    fn harvest(self) -> HashMap<Option<String>, WhoRow> {
-        let name = |col: &Option<StrColumn>, ord: Option<u64>| -> Option<String> {
-            let (Some(col), Some(ord)) = (col, ord) else {
-                return None;
-            };
-            let mut s = String::new();
-            matches!(col.ord_to_str(ord, &mut s), Ok(true)).then_some(s)
-        };
-        let mut out = HashMap::with_capacity(self.rows.len());
-        for (actor, r) in self.rows {
-            let mut sources = BTreeMap::new();
-            for (o, c) in r.sources {
-                *sources
-                    .entry(name(&self.source, o).unwrap_or_default())
-                    .or_insert(0) += c;
-            }
-            let mut actions = BTreeMap::new();
-            for (o, c) in r.actions {
-                *actions
-                    .entry(name(&self.action, o).unwrap_or_default())
-                    .or_insert(0) += c;
-            }
-            let actor = name(&self.actor, actor);
-            out.insert(
-                actor.clone(),
-                WhoRow {
-                    actor,
-                    count: r.count,
-                    first: r.first,
-                    last: r.last,
-                    sources,
-                    actions,
-                    failures: r.failures,
-                },
-            );
-        }
-        out
+        Ok(())
     }
 }

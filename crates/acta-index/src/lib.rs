@@ -1,11 +1,12 @@
 //! acta's investigation store, derived from the ledger and rebuildable from it at any time.
 //!
-//! Every ledger entry becomes one [`Row`] of investigation fields. Rows go to two places:
-//! sealed Parquet segments (the normalised fields and the raw record, readable by any analytics
-//! engine) and a Tantivy index (keyword fields, time and ledger index as fast fields) that
-//! answers searches, timelines and counts.
+//! Every ledger entry becomes one [`Row`] of investigation fields. Rows are written in immutable
+//! index parts (columns of dictionary ids, postings of identifiers; [`index`]) that answer
+//! searches, timelines and counts; the raw records stay in the ledger, once. Exports to Parquet
+//! ([`segment`]) hold the fields and the raw record, for any analytics engine.
 
 pub mod index;
+mod part;
 pub mod row;
 pub mod segment;
 

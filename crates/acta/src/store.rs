@@ -1,12 +1,11 @@
 //! The investigation store: `<data-dir>/index/`.
 //!
 //! Derived data, rebuilt from the ledger whenever it lags (and from scratch by `acta reindex`):
-//! the search index of every ledger entry (`index/search/`) and sealed Parquet segments holding
-//! each entry's investigation fields and raw record (`index/segments/`). The index records in
-//! each commit the ledger index up to which it is complete; segments are sealed when a writer
-//! closes (and every million rows), and cover consecutive entries from 0. Whatever either lacks
-//! is normalised again from the ledger when the store is opened, so a crash loses nothing the
-//! ledger acknowledged.
+//! the search index of every ledger entry (`index/search/`), immutable parts covering
+//! consecutive entries from 0. A commit writes the entries added since the last one as a part;
+//! the raw records are not copied, the ledger keeps them. Whatever the index lacks is normalised
+//! again from the ledger when the store is opened, so a crash loses nothing the ledger
+//! acknowledged.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -14,8 +13,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use acta_event::Event;
-use acta_index::segment::SegmentWriter;
-use acta_index::{FullText, Index, Row, Writer};
+use acta_index::{FullText, Index, IndexError, Row, Writer};
 use acta_ingest::formats::{Choice, Format, Normalised, Record, Registry};
 use acta_ledger::Envelope;
 use acta_ledger::read::Entries;
@@ -24,13 +22,8 @@ use indicatif::ProgressBar;
 
 use crate::normalise::Done;
 
-/// Memory the index writer may buffer before it flushes a segment.
-const WRITER_HEAP: usize = 64 << 20;
 /// Longest the newest entries wait before they are searchable during a long ingest.
 const COMMIT_EVERY: Duration = Duration::from_secs(1);
-
-/// Rows per sealed segment at most (a writer that closes seals a shorter one).
-const SEGMENT_ROWS: usize = 1 << 20;
 
 /// The investigation store of a data directory.
 pub fn store_dir(root: &Path) -> PathBuf {
@@ -40,11 +33,6 @@ pub fn store_dir(root: &Path) -> PathBuf {
 /// Where the search index lives in a data directory.
 pub fn index_dir(root: &Path) -> PathBuf {
     store_dir(root).join("search")
-}
-
-/// Where the sealed segments live in a data directory.
-pub fn segments_dir(root: &Path) -> PathBuf {
-    store_dir(root).join("segments")
 }
 
 /// What the index needs of one stored record, prepared on the normaliser threads.
@@ -81,106 +69,6 @@ impl Prepared {
                 },
                 detail: String::new(),
             },
-        }
-    }
-}
-
-/// Rows on their way to the segment writer.
-#[derive(Default)]
-struct SegmentBatch {
-    rows: Vec<Row>,
-    received_at_ms: Vec<i64>,
-    raw: Vec<u8>,
-    ends: Vec<usize>,
-}
-
-/// Rows handed to the segment thread at a time.
-const SEGMENT_BATCH: usize = 4096;
-
-/// The thread encoding segments, off the ingest path: Parquet encoding and compression cost
-/// about as much as the rest of indexing.
-struct SegmentSink {
-    tx: Option<SyncSender<SegmentBatch>>,
-    handle: Option<JoinHandle<Result<()>>>,
-    /// Ledger index the next row must have.
-    next: u64,
-    batch: SegmentBatch,
-}
-
-impl SegmentSink {
-    fn start(mut writer: SegmentWriter) -> SegmentSink {
-        let next = writer.next().unwrap_or(0);
-        let (tx, rx): (SyncSender<SegmentBatch>, Receiver<SegmentBatch>) = sync_channel(1);
-        let handle = std::thread::Builder::new()
-            .name("acta-segments".into())
-            .spawn(move || -> Result<()> {
-                for b in rx {
-                    let mut start = 0;
-                    for ((row, at), end) in b.rows.iter().zip(&b.received_at_ms).zip(&b.ends) {
-                        writer.push(row, *at, b.raw.get(start..*end).unwrap_or_default())?;
-                        start = *end;
-                        if writer.len() >= SEGMENT_ROWS {
-                            writer.seal()?;
-                        }
-                    }
-                }
-                writer.seal()?;
-                Ok(())
-            })
-            .ok();
-        SegmentSink {
-            tx: Some(tx),
-            handle,
-            next,
-            batch: SegmentBatch::default(),
-        }
-    }
-
-    fn push(&mut self, row: Row, received_at_ms: i64, raw: &[u8]) -> Result<()> {
-        if row.index != self.next {
-            return Ok(());
-        }
-        self.next += 1;
-        self.batch.rows.push(row);
-        self.batch.received_at_ms.push(received_at_ms);
-        self.batch.raw.extend_from_slice(raw);
-        self.batch.ends.push(self.batch.raw.len());
-        if self.batch.rows.len() >= SEGMENT_BATCH {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        if self.batch.rows.is_empty() {
-            return Ok(());
-        }
-        let batch = std::mem::take(&mut self.batch);
-        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(batch).is_ok());
-        if !sent {
-            // The thread stopped on an error: report it.
-            return self
-                .finish()
-                .and(Err(anyhow!("the segment writer stopped")));
-        }
-        Ok(())
-    }
-
-    /// Seals what is buffered and waits for the thread.
-    fn finish(&mut self) -> Result<()> {
-        if self.tx.is_some() && !self.batch.rows.is_empty() {
-            let batch = std::mem::take(&mut self.batch);
-            if let Some(tx) = &self.tx {
-                let _ = tx.send(batch);
-            }
-        }
-        self.tx = None;
-        match self.handle.take() {
-            Some(h) => h
-                .join()
-                .map_err(|_| anyhow!("the segment writer thread panicked"))?
-                .context("cannot write the sealed segments"),
-            None => Ok(()),
         }
     }
 }
@@ -238,101 +126,172 @@ pub fn restored_row(
     Ok((p, r.received_at_ms))
 }
 
-/// The store, open for writing.
+/// Work for the indexing thread.
+enum ToIndex {
+    /// Rows of consecutive ledger entries, and (raw full-text mode) their records.
+    Rows {
+        rows: Vec<Prepared>,
+        raw: Option<Vec<Vec<u8>>>,
+    },
+    /// Write what is buffered as a part; answer when done, if asked.
+    Commit(Option<SyncSender<()>>),
+}
+
+/// Batches queued for the indexing thread at most.
+const QUEUE: usize = 2;
+/// Rows sent at a time while catching up from the ledger.
+const CATCH_UP_BATCH: usize = 4096;
+
+/// The store, open for writing. Rows are indexed on a thread of their own, so that building
+/// and writing parts overlaps the ingest pipeline.
 pub struct Store {
-    writer: Writer,
-    segments: SegmentSink,
-    /// Ledger index after the last entry added to the index.
+    tx: Option<SyncSender<ToIndex>>,
+    handle: Option<JoinHandle<Result<()>>>,
+    raw: bool,
+    /// Ledger index after the last entry handed to the index.
     next: u64,
-    /// Ledger index up to which the last commit is complete.
+    /// Ledger index up to which the last commit was asked for.
     committed: u64,
     last_commit: Instant,
 }
 
+fn index_thread(mut writer: Writer, rx: Receiver<ToIndex>) -> Result<()> {
+    for msg in rx {
+        match msg {
+            ToIndex::Rows { rows, raw } => {
+                for (i, p) in rows.iter().enumerate() {
+                    let record = raw
+                        .as_ref()
+                        .and_then(|r| r.get(i))
+                        .map_or(&[][..], Vec::as_slice);
+                    writer.add(&p.row, &[&p.detail], record)?;
+                }
+            }
+            ToIndex::Commit(reply) => {
+                writer.commit()?;
+                if let Some(reply) = reply {
+                    let _ = reply.send(());
+                }
+            }
+        }
+    }
+    writer.commit()?;
+    Ok(())
+}
+
 impl Store {
-    /// Opens (or creates) the store of the data directory at `root`.
+    /// Opens (or creates) the store of the data directory at `root`. An index built by an
+    /// earlier version of acta is removed, to be rebuilt from the ledger.
     pub fn open(root: &Path, full_text: Option<FullText>) -> Result<Store> {
         let dir = index_dir(root);
-        let index = Index::open(&dir, full_text)
-            .with_context(|| format!("cannot open the search index in `{}`", dir.display()))?;
-        let writer = index.writer(WRITER_HEAP)?;
-        let next = index.next()?;
-        let seg_dir = segments_dir(root);
-        let segments = SegmentWriter::new(&seg_dir)
-            .with_context(|| format!("cannot open the segments in `{}`", seg_dir.display()))?;
+        let index = match Index::open(&dir, full_text) {
+            Err(IndexError::Outdated { .. }) => {
+                eprintln!(
+                    "acta: the search index was built by an earlier version of acta; rebuilding it from the ledger"
+                );
+                Index::clear(&dir)?;
+                Index::open(&dir, full_text)
+            }
+            other => other,
+        }
+        .with_context(|| format!("cannot open the search index in `{}`", dir.display()))?;
+        // Sealed Parquet segments of earlier versions: the ledger holds the raw records.
+        let old_segments = store_dir(root).join("segments");
+        if old_segments.exists() {
+            std::fs::remove_dir_all(&old_segments)
+                .with_context(|| format!("cannot remove `{}`", old_segments.display()))?;
+        }
+        let writer = index.writer()?;
+        let next = writer.next();
+        let (tx, rx) = sync_channel(QUEUE);
+        let handle = std::thread::Builder::new()
+            .name("acta-index".into())
+            .spawn(move || index_thread(writer, rx))
+            .context("cannot start the indexing thread")?;
         Ok(Store {
-            writer,
-            segments: SegmentSink::start(segments),
+            tx: Some(tx),
+            handle: Some(handle),
+            raw: index.full_text() == FullText::Raw,
             next,
             committed: next,
             last_commit: Instant::now(),
         })
     }
 
+    /// Hands `msg` to the indexing thread; if it has stopped, reports why.
+    fn send(&mut self, msg: ToIndex) -> Result<()> {
+        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(msg).is_ok());
+        if !sent {
+            self.stop()?;
+            return Err(anyhow!("the indexing thread stopped"));
+        }
+        Ok(())
+    }
+
+    /// Closes the queue and waits for the indexing thread.
+    fn stop(&mut self) -> Result<()> {
+        self.tx = None;
+        match self.handle.take() {
+            Some(h) => h
+                .join()
+                .map_err(|_| anyhow!("the indexing thread panicked"))?
+                .context("cannot write the search index"),
+            None => Ok(()),
+        }
+    }
+
     /// Adds the rows of a batch stored as ledger entries `first..`; commits when the last commit
     /// is older than a second, so that a long ingest is searchable as it goes.
     pub fn append(&mut self, first: u64, done: &mut Done) -> Result<()> {
-        if first != self.next || self.segments.next != first {
+        if first != self.next {
             return Err(anyhow!(
                 "investigation store out of step: has entries up to {}, given a batch from {first}",
                 self.next
             ));
         }
-        let rows = std::mem::take(&mut done.rows);
+        let mut rows = std::mem::take(&mut done.rows);
+        for (i, p) in rows.iter_mut().enumerate() {
+            p.row.index = first + i as u64;
+        }
         let count = rows.len() as u64;
-        for (i, (p, span)) in rows.into_iter().zip(&done.spans).enumerate() {
-            let mut row = p.row;
-            row.index = first + i as u64;
-            let raw = done.data.get(span.clone()).unwrap_or_default();
-            self.add(row, &p.detail, done.received_at_ms, raw, true)?;
-        }
+        let raw = self.raw.then(|| {
+            done.spans
+                .iter()
+                .map(|span| done.data.get(span.clone()).unwrap_or_default().to_vec())
+                .collect()
+        });
+        self.send(ToIndex::Rows { rows, raw })?;
         self.next = first + count;
-        if self.last_commit.elapsed() >= COMMIT_EVERY {
-            self.commit()?;
-        }
-        Ok(())
+        self.commit_if_due()
     }
 
-    /// Adds one row to the search index (when `index`) and to the segments (when they lack it).
-    fn add(
-        &mut self,
-        row: Row,
-        detail: &str,
-        received_at_ms: i64,
-        raw: &[u8],
-        index: bool,
-    ) -> Result<()> {
-        if index {
-            self.writer.add(&row, &[detail], raw)?;
-        }
-        self.segments.push(row, received_at_ms, raw)
-    }
-
-    /// Makes every entry added so far durable and searchable.
+    /// Makes every entry added so far durable and searchable, and waits until it is.
     pub fn commit(&mut self) -> Result<()> {
-        if self.committed != self.next {
-            self.writer.commit(self.next)?;
-            self.committed = self.next;
+        let (reply, done) = sync_channel(1);
+        self.send(ToIndex::Commit(Some(reply)))?;
+        if done.recv().is_err() {
+            self.stop()?;
+            return Err(anyhow!("the indexing thread stopped"));
         }
+        self.committed = self.next;
         self.last_commit = Instant::now();
         Ok(())
     }
 
-    /// Commits when entries were added since the last commit and that was a commit period ago
-    /// (an input pausing between records still becomes searchable within the period).
+    /// Asks for a commit when entries were added since the last one and that was a commit period
+    /// ago (an input pausing between records still becomes searchable within the period).
     pub fn commit_if_due(&mut self) -> Result<()> {
         if self.committed != self.next && self.last_commit.elapsed() >= COMMIT_EVERY {
-            self.commit()?;
+            self.send(ToIndex::Commit(None))?;
+            self.committed = self.next;
+            self.last_commit = Instant::now();
         }
         Ok(())
     }
 
-    /// Commits, seals the rows not yet in a segment, and waits for background merges.
+    /// Commits what is buffered and waits for the indexing thread.
     pub fn close(mut self) -> Result<()> {
-        self.commit()?;
-        self.segments.finish()?;
-        self.writer.finish()?;
-        Ok(())
+        self.stop()
     }
 
     /// Normalises and indexes the ledger entries the store does not cover yet (after a crash, a
@@ -349,33 +308,51 @@ impl Store {
             Err(e) => return Err(e.into()),
         };
         let len = entries.len();
-        // Segments cover entries from 0 on; a fresh segment directory starts there.
-        let seg_next = self.segments.next;
-        let start = self.next.min(seg_next);
-        if len <= self.next && len <= seg_next {
+        let start = self.next;
+        if len <= start {
             return Ok(0);
         }
         progress.set_length(len - start);
         let mut done = 0u64;
+        let mut rows = Vec::with_capacity(CATCH_UP_BATCH);
+        let mut raw = Vec::new();
         for entry in entries.starting_at(start) {
             let entry = entry?;
             if entry.index < start {
                 continue;
             }
-            let (p, received_at_ms) =
-                restored_row(registry, entry.index, &entry.envelope, &entry.payload)?;
-            let to_index = entry.index >= self.next;
-            self.add(p.row, &p.detail, received_at_ms, &entry.payload, to_index)?;
-            if to_index {
-                self.next = entry.index + 1;
+            let (p, _) = restored_row(registry, entry.index, &entry.envelope, &entry.payload)?;
+            rows.push(p);
+            if self.raw {
+                raw.push(entry.payload);
             }
             done += 1;
             progress.inc(1);
-            if self.last_commit.elapsed() >= COMMIT_EVERY {
-                self.commit()?;
+            if rows.len() == CATCH_UP_BATCH {
+                let raw = self.raw.then(|| std::mem::take(&mut raw));
+                self.send(ToIndex::Rows {
+                    rows: std::mem::replace(&mut rows, Vec::with_capacity(CATCH_UP_BATCH)),
+                    raw,
+                })?;
+                self.next = entry.index + 1;
+                self.commit_if_due()?;
             }
+        }
+        if !rows.is_empty() {
+            self.next += rows.len() as u64;
+            let raw = self.raw.then_some(raw);
+            self.send(ToIndex::Rows { rows, raw })?;
         }
         self.commit()?;
         Ok(done)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
-use acta_index::segment::{self, StoredRow};
+use acta_index::segment;
 use acta_index::{Hit, Index, StatField, TimeRange};
 use acta_ingest::formats::Registry;
 use acta_ingest::formats::finding::SOURCE as FINDING_SOURCE;
@@ -19,7 +19,7 @@ use crate::cli::{
     TimelineArgs, WhoArgs,
 };
 use crate::datadir::DataDir;
-use crate::store::{Store, index_dir, renormalise, segments_dir, store_dir};
+use crate::store::{Store, index_dir, renormalise, store_dir};
 use crate::units;
 
 /// The query and time range of a command, checked.
@@ -84,15 +84,10 @@ fn open(data: &DataDir) -> Result<Index> {
     }
     let stored = Entries::open(&data.ledger_dir())?.len();
     let dir = index_dir(data.root());
-    let segments_next = segment::list(&segments_dir(data.root()))
-        .ok()
-        .and_then(|l| l.last().map(|s| s.last + 1))
-        .unwrap_or(0);
-    let behind = segments_next < stored
-        || match Index::open(&dir, None) {
-            Ok(index) => index.next()? < stored,
-            Err(_) => true,
-        };
+    let behind = match Index::open(&dir, None) {
+        Ok(index) => index.next()? < stored,
+        Err(_) => true,
+    };
     if behind {
         // Index what the ledger holds beyond the index, unless another acta is writing it (an
         // ingest in progress): then answer from what it has committed so far.
@@ -128,12 +123,12 @@ fn open(data: &DataDir) -> Result<Index> {
     Ok(index)
 }
 
-/// Whether `e` is Tantivy refusing a second writer on the same index.
+/// Whether `e` is the index refusing a second writer.
 fn is_lock_busy(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         matches!(
             c.downcast_ref::<acta_index::IndexError>(),
-            Some(acta_index::IndexError::Tantivy(tantivy_err)) if tantivy_err.to_string().contains("LockBusy")
+            Some(acta_index::IndexError::Busy { .. })
         )
     })
 }
@@ -629,42 +624,31 @@ pub fn export(data: &DataDir, args: ExportArgs) -> Result<ExitCode> {
         .into_iter()
         .filter(|i| *i < checkpoint.size)
         .collect();
-    if args.format == ExportFormat::Parquet {
-        let Some(path) = &args.output else {
-            bail!("--format parquet needs an output file: -o FILE")
-        };
-        let mut rows: Vec<StoredRow> = Vec::with_capacity(wanted.len());
-        for seg in segment::list(&segments_dir(data.root()))? {
-            let lo = wanted.partition_point(|i| *i < seg.first);
-            let hi = wanted.partition_point(|i| *i <= seg.last);
-            if let Some(part) = wanted.get(lo..hi).filter(|p| !p.is_empty()) {
-                rows.extend(segment::read(&seg, Some(part))?);
-            }
+    // Parquet: the investigation fields, the time of receipt and the raw record of each entry.
+    let mut parquet = match args.format {
+        ExportFormat::Parquet => {
+            let Some(path) = &args.output else {
+                bail!("--format parquet needs an output file: -o FILE")
+            };
+            let metadata = vec![
+                (
+                    "acta.checkpoint.size".to_owned(),
+                    checkpoint.size.to_string(),
+                ),
+                (
+                    "acta.checkpoint.root".to_owned(),
+                    checkpoint.root.to_string(),
+                ),
+                ("acta.checkpoint".to_owned(), note.clone()),
+                ("acta.query".to_owned(), text),
+            ];
+            Some(segment::ExportWriter::create(path, &metadata)?)
         }
-        if rows.len() != wanted.len() {
-            bail!(
-                "the sealed segments hold {} of the {} matching entries; `acta reindex` rebuilds them",
-                rows.len(),
-                wanted.len()
-            );
-        }
-        let metadata = vec![
-            (
-                "acta.checkpoint.size".to_owned(),
-                checkpoint.size.to_string(),
-            ),
-            (
-                "acta.checkpoint.root".to_owned(),
-                checkpoint.root.to_string(),
-            ),
-            ("acta.checkpoint".to_owned(), note.clone()),
-            ("acta.query".to_owned(), text),
-        ];
-        let n = segment::write_parquet(path, &rows, &metadata)?;
-        return finish_export(&args, n, &checkpoint, note);
-    }
+        _ => None,
+    };
     let registry = Registry::standard();
     let mut out: Box<dyn Write> = match &args.output {
+        _ if parquet.is_some() => Box::new(std::io::sink()),
         Some(p) => Box::new(BufWriter::new(
             File::create(p).with_context(|| format!("cannot create `{}`", p.display()))?,
         )),
@@ -688,7 +672,16 @@ pub fn export(data: &DataDir, args: ExportArgs) -> Result<ExitCode> {
             continue;
         }
         let entry = normalise_entry(&registry, e.index, &e.envelope, e.payload)?;
-        if args.format == ExportFormat::Ndjson {
+        if let Some(w) = parquet.as_mut() {
+            let mut row = crate::store::Prepared::new(
+                &entry.source,
+                entry.event.as_ref(),
+                entry.received_at_ms,
+            )
+            .row;
+            row.index = entry.index;
+            w.push(&row, entry.received_at_ms, &entry.raw)?;
+        } else if args.format == ExportFormat::Ndjson {
             let event = entry
                 .event
                 .as_ref()
@@ -725,6 +718,9 @@ pub fn export(data: &DataDir, args: ExportArgs) -> Result<ExitCode> {
         exported += 1;
     }
     out.flush()?;
+    if let Some(w) = parquet {
+        w.finish()?;
+    }
     finish_export(&args, exported, &checkpoint, note)
 }
 
