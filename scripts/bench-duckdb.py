@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Ask DuckDB the questions `acta bench query` asked, over acta's Parquet segments.
+"""Ask DuckDB the questions `acta bench query` asked, over a Parquet export of the same events.
 
     acta --data-dir D bench query --questions q.json
-    python3 scripts/bench-duckdb.py q.json 'D/index/segments/*.parquet'
+    acta --data-dir D export '' --format parquet -o all.parquet
+    python3 scripts/bench-duckdb.py q.json all.parquet
 
 The questions (actors, resources, free-text words, the 30-day window) come from q.json, so both
 engines answer the same ones; each kind is run once to warm up, then as many times as acta ran

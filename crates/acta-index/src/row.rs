@@ -1,6 +1,6 @@
 //! The investigation fields of one stored event, flattened from the normalised [`Event`].
 //!
-//! A [`Row`] is what the index and the sealed segments hold per ledger entry: the fields queries
+//! A [`Row`] is what the index and Parquet exports hold per ledger entry: the fields queries
 //! filter, group and display by, each as one value or a short list. How each is taken from the
 //! event is documented on the field; `docs/investigate.md` lists them for users.
 

@@ -77,7 +77,7 @@ fn time<T>(f: impl FnOnce() -> Result<T>) -> Result<(Duration, T)> {
 
 pub fn run(data: &DataDir, runs: usize, queries_out: Option<PathBuf>) -> Result<ExitCode> {
     let dir = index_dir(data.root());
-    if !dir.join("meta.json").exists() {
+    if !dir.join("acta-index.toml").exists() {
         bail!(
             "no search index in `{}`: ingest first (e.g. `acta bench generate --events 10000000 | acta ingest -`)",
             data.root().display()
