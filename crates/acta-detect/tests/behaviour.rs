@@ -20,7 +20,7 @@ struct Ev {
     actor: String,
     action: String,
     service: String,
-    resources: Vec<String>,
+    resources: Vec<compact_str::CompactString>,
     ip: String,
     user_agent: String,
     outcome: Outcome,
@@ -102,7 +102,7 @@ impl History {
             actor: actor.into(),
             action: action.into(),
             service: "s3.amazonaws.com".into(),
-            resources: vec![format!("arn:aws:s3:::reports/{}", n % 20)],
+            resources: vec![format!("arn:aws:s3:::reports/{}", n % 20).into()],
             ip: IPS[n % 2].into(),
             user_agent: AGENT.into(),
             outcome: Outcome::Success,
@@ -277,7 +277,7 @@ fn an_actor_new_to_a_source_learns_its_vocabulary() {
         e.source = "github-audit".into();
         e.service = String::new();
         e.action = (*action).into();
-        e.resources = vec![format!("acme/repo-{i}")];
+        e.resources = vec![format!("acme/repo-{i}").into()];
     }
     let anomalies = run(&h.events);
     assert!(anomalies.is_empty(), "{anomalies:#?}");
@@ -430,7 +430,7 @@ fn values_per_actor_are_capped() {
     config.new_ip.learning_days = 0;
     let mut behaviour = Behaviour::new(config).unwrap();
     let mut out = Vec::new();
-    let resources: Vec<String> = Vec::new();
+    let resources: Vec<compact_str::CompactString> = Vec::new();
     let mut ip = String::new();
     for i in 0..1_000_000u32 {
         use std::fmt::Write;
@@ -514,7 +514,7 @@ fn eventful() -> Vec<Ev> {
         } else {
             Outcome::Success
         };
-        h.last_mut().resources = vec![format!("arn:aws:s3:::archive/{i}")];
+        h.last_mut().resources = vec![format!("arn:aws:s3:::archive/{i}").into()];
     }
     h.events
 }

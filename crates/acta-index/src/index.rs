@@ -1110,8 +1110,8 @@ impl Writer {
     }
 
     fn write_part(&mut self) -> Result<(), IndexError> {
-        let next = self.builder.next();
-        let builder = std::mem::replace(&mut self.builder, Builder::new(next));
+        let next = self.builder.successor();
+        let builder = std::mem::replace(&mut self.builder, next);
         builder.seal().write(&self.dir)?;
         Ok(())
     }

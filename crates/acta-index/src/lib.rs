@@ -11,4 +11,4 @@ pub mod row;
 pub mod segment;
 
 pub use index::{FullText, Hit, Index, IndexError, StatField, StatRow, TimeRange, WhoRow, Writer};
-pub use row::Row;
+pub use row::{CompactString, Row};

@@ -293,6 +293,41 @@ impl Builder {
         }
     }
 
+    /// An empty builder for the part after this one, sized like this one (a part's
+    /// dictionaries grow to about the size of the last part's: sizing them up front saves
+    /// rehashing every value as they grow).
+    pub(crate) fn successor(&self) -> Builder {
+        let n = self.time.len();
+        let dict = |d: &Dict| Dict {
+            bytes: Vec::with_capacity(d.bytes.len()),
+            ends: Vec::with_capacity(d.ends.len()),
+            table: hashbrown::HashTable::with_capacity(d.ends.len()),
+            state: d.state.clone(),
+        };
+        Builder {
+            first: self.next(),
+            time: Vec::with_capacity(n),
+            class_uid: Vec::with_capacity(n),
+            cols: self
+                .cols
+                .iter()
+                .map(|c| ColBuild {
+                    dict: dict(&c.dict),
+                    ids: Vec::with_capacity(n),
+                })
+                .collect(),
+            multis: self
+                .multis
+                .iter()
+                .map(|m| MultiBuild {
+                    dict: dict(&m.dict),
+                    pairs: Vec::with_capacity(m.pairs.len()),
+                })
+                .collect(),
+            words: Vec::new(),
+        }
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.time.len()
     }
@@ -935,9 +970,9 @@ mod tests {
                 "success"
             },
             actor: Some(actor.into()),
-            actor_ids: vec![actor.into(), format!("arn:aws:iam::1:user/{actor}")],
-            action: Some(format!("Get{}", i % 4)),
-            resources: res.iter().map(|s| s.to_string()).collect(),
+            actor_ids: vec![actor.into(), format!("arn:aws:iam::1:user/{actor}").into()],
+            action: Some(format!("Get{}", i % 4).into()),
+            resources: res.iter().map(|&s| s.into()).collect(),
             ip: Some(ip.into()),
             ..Row::default()
         }

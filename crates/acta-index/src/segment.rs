@@ -1346,23 +1346,33 @@ impl<'a> GroupReader<'a> {
             let row = Row {
                 index: u64::try_from(index).map_err(|_| bad("index"))?,
                 time: get_i64(&time)?,
-                source: source.next().ok_or_else(lost)?,
+                source: source.next().ok_or_else(lost)?.into(),
                 class_uid: u32::try_from(get_i32(&class_uid)?).map_err(|_| bad("class_uid"))?,
                 activity_id: u8::try_from(get_i32(&activity_id)?)
                     .map_err(|_| bad("activity_id"))?,
                 outcome: known_outcome(&outcome_text).ok_or_else(|| bad("outcome"))?,
                 severity_id: u8::try_from(get_i32(&severity_id)?)
                     .map_err(|_| bad("severity_id"))?,
-                actor: actor.next().ok_or_else(lost)?,
-                actor_ids: actor_ids.next().ok_or_else(lost)?,
-                action: action.next().ok_or_else(lost)?,
-                service: service.next().ok_or_else(lost)?,
-                resources: resources.next().ok_or_else(lost)?,
-                ip: ip.next().ok_or_else(lost)?,
-                account: account.next().ok_or_else(lost)?,
-                region: region.next().ok_or_else(lost)?,
-                user_agent: user_agent.next().ok_or_else(lost)?,
-                status_code: status_code.next().ok_or_else(lost)?,
+                actor: actor.next().ok_or_else(lost)?.map(Into::into),
+                actor_ids: actor_ids
+                    .next()
+                    .ok_or_else(lost)?
+                    .into_iter()
+                    .map(Into::into)
+                    .collect(),
+                action: action.next().ok_or_else(lost)?.map(Into::into),
+                service: service.next().ok_or_else(lost)?.map(Into::into),
+                resources: resources
+                    .next()
+                    .ok_or_else(lost)?
+                    .into_iter()
+                    .map(Into::into)
+                    .collect(),
+                ip: ip.next().ok_or_else(lost)?.map(Into::into),
+                account: account.next().ok_or_else(lost)?.map(Into::into),
+                region: region.next().ok_or_else(lost)?.map(Into::into),
+                user_agent: user_agent.next().ok_or_else(lost)?.map(Into::into),
+                status_code: status_code.next().ok_or_else(lost)?.map(Into::into),
             };
             out.push(StoredRow {
                 row,

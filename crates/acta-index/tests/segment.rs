@@ -14,10 +14,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use acta_index::Row;
 use acta_index::segment::{
     self, ExportWriter, SealedSegment, SegmentError, SegmentWriter, StoredRow,
 };
+use acta_index::{CompactString, Row};
 
 /// SplitMix64: deterministic test data without a dependency.
 struct Rng(u64);
@@ -39,8 +39,8 @@ impl Rng {
         from[self.below(from.len() as u64) as usize]
     }
 
-    fn maybe(&mut self, from: &[&str]) -> Option<String> {
-        (self.below(4) != 0).then(|| self.pick(from).to_owned())
+    fn maybe(&mut self, from: &[&str]) -> Option<CompactString> {
+        (self.below(4) != 0).then(|| self.pick(from).into())
     }
 
     fn hex(&mut self, n: usize) -> String {
@@ -59,7 +59,7 @@ const OUTCOMES: [&str; 4] = ["success", "failure", "unknown", "other"];
 /// unicode, empty strings; with a raw record that is sometimes not UTF-8.
 fn varied(index: u64, rng: &mut Rng) -> StoredRow {
     let names = ["alice", "bob", "Zoë", "运维", "svc-deploy", ""];
-    let list = |rng: &mut Rng| -> Vec<String> {
+    let list = |rng: &mut Rng| -> Vec<CompactString> {
         let n = rng.below(4);
         (0..n)
             .map(|i| {
@@ -67,6 +67,7 @@ fn varied(index: u64, rng: &mut Rng) -> StoredRow {
                     "{}-{i}",
                     rng.pick(&["arn:aws:iam::1:user/x", "ns/pod", "ключ", "b"])
                 )
+                .into()
             })
             .collect()
     };
@@ -79,7 +80,7 @@ fn varied(index: u64, rng: &mut Rng) -> StoredRow {
         },
         source: rng
             .pick(&["cloudtrail", "k8s-audit", "pgaudit", "sshd"])
-            .to_owned(),
+            .into(),
         class_uid: [3001, 3002, 6003, 1001][rng.below(4) as usize],
         activity_id: rng.below(256) as u8,
         outcome: OUTCOMES[rng.below(4) as usize],
@@ -549,24 +550,24 @@ fn cloudtrail(index: u64, rng: &mut Rng) -> StoredRow {
     let row = Row {
         index,
         time,
-        source: "cloudtrail".to_owned(),
+        source: "cloudtrail".into(),
         class_uid: 6003,
         activity_id: 99,
         outcome: if denied { "failure" } else { "success" },
         severity_id: 1,
-        actor: Some(user.clone()),
-        actor_ids: vec![user, arn, key_id],
-        action: Some(action.to_owned()),
-        service: Some(service.to_owned()),
+        actor: Some(user.as_str().into()),
+        actor_ids: vec![user.into(), arn.into(), key_id.into()],
+        action: Some(action.into()),
+        service: Some(service.into()),
         resources: vec![
-            format!("arn:aws:s3:::{bucket}/{object}"),
-            format!("arn:aws:s3:::{bucket}"),
+            format!("arn:aws:s3:::{bucket}/{object}").into(),
+            format!("arn:aws:s3:::{bucket}").into(),
         ],
-        ip: Some(ip),
-        account: Some(account),
-        region: Some(region.to_owned()),
-        user_agent: Some(agent.to_owned()),
-        status_code: denied.then(|| "AccessDenied".to_owned()),
+        ip: Some(ip.into()),
+        account: Some(account.into()),
+        region: Some(region.into()),
+        user_agent: Some(agent.into()),
+        status_code: denied.then(|| "AccessDenied".into()),
     };
     StoredRow {
         row,
@@ -746,7 +747,9 @@ fn independent_engines_read_segments_and_exports() {
 
         let mut by_action: BTreeMap<Option<String>, u64> = BTreeMap::new();
         for row in &rows {
-            *by_action.entry(row.row.action.clone()).or_default() += 1;
+            *by_action
+                .entry(row.row.action.as_deref().map(str::to_owned))
+                .or_default() += 1;
         }
         let duck: BTreeMap<Option<String>, u64> = r["by_action"]
             .as_array()

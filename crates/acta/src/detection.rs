@@ -242,7 +242,7 @@ impl Detector {
                 .unwrap_or(last.row.time);
             let hits = self.correlator.advance(latest);
             let context = Row {
-                source: source.to_owned(),
+                source: source.into(),
                 time: latest,
                 ..Row::default()
             };
@@ -410,7 +410,7 @@ impl Detector {
                 title: d.name.to_owned(),
                 severity: severity.to_owned(),
                 severity_id: d.severity_id,
-                actor: d.row.actor.clone(),
+                actor: d.row.actor.as_deref().map(str::to_owned),
                 message: d.message,
                 time_ms: alert_time,
                 json: Arc::from(json.as_str()),

@@ -28,7 +28,7 @@ use acta_ingest::formats::finding::SOURCE as FINDING_SOURCE;
 
 /// Batches handed to the ledger and not yet acknowledged, by default: enough that framing and
 /// normalising go on while the ledger syncs earlier batches.
-pub const IN_FLIGHT: usize = 4;
+pub const IN_FLIGHT: usize = 6;
 
 /// How to ingest.
 pub struct Options {
@@ -345,9 +345,9 @@ impl Stages<'_> {
                 appender, store, ..
             } => {
                 let appender: &Appender = appender;
-                // With an investigation store, the records stay with the batch too: the store
-                // reads them once the ledger has acknowledged them.
-                let (data, spans) = if store.is_some() {
+                // When the store indexes the words of raw records, the records stay with the
+                // batch too: the store reads them once the ledger has acknowledged them.
+                let (data, spans) = if store.as_ref().is_some_and(|s| s.needs_records()) {
                     (done.data.clone(), done.spans.clone())
                 } else {
                     (

@@ -63,7 +63,7 @@ impl Prepared {
             None => Prepared {
                 row: Row {
                     time: received_at_ms,
-                    source: source.to_owned(),
+                    source: source.into(),
                     outcome: "unknown",
                     ..Row::default()
                 },
@@ -138,7 +138,7 @@ enum ToIndex {
 }
 
 /// Batches queued for the indexing thread at most.
-const QUEUE: usize = 2;
+const QUEUE: usize = 4;
 /// Rows sent at a time while catching up from the ledger.
 const CATCH_UP_BATCH: usize = 4096;
 
@@ -216,6 +216,11 @@ impl Store {
             committed: next,
             last_commit: Instant::now(),
         })
+    }
+
+    /// Whether [`Store::append`] reads the batch's records (raw full-text mode) besides its rows.
+    pub fn needs_records(&self) -> bool {
+        self.raw
     }
 
     /// Hands `msg` to the indexing thread; if it has stopped, reports why.

@@ -95,7 +95,7 @@ pub struct Observation<'a> {
     pub service: Option<&'a str>,
     /// The resources acted on (`resources[].uid`, or the name when there is
     /// no uid).
-    pub resources: &'a [String],
+    pub resources: &'a [compact_str::CompactString],
     /// The source IP (`src_endpoint.ip`).
     pub ip: Option<&'a str>,
     /// The user agent (`http_request.user_agent`).

@@ -701,17 +701,17 @@ pub fn export(data: &DataDir, args: ExportArgs) -> Result<ExitCode> {
             write_csv(
                 &mut out,
                 &[
-                    entry.index.to_string(),
-                    units::timestamp(row.time),
-                    row.source.clone(),
-                    row.actor.clone().unwrap_or_default(),
-                    row.action.clone().unwrap_or_default(),
-                    row.service.clone().unwrap_or_default(),
-                    row.resource().unwrap_or_default().to_owned(),
-                    row.outcome.to_owned(),
-                    row.ip.clone().unwrap_or_default(),
-                    row.account.clone().unwrap_or_default(),
-                    row.region.clone().unwrap_or_default(),
+                    entry.index.to_string().as_str(),
+                    &units::timestamp(row.time),
+                    &row.source,
+                    row.actor.as_deref().unwrap_or_default(),
+                    row.action.as_deref().unwrap_or_default(),
+                    row.service.as_deref().unwrap_or_default(),
+                    row.resource().unwrap_or_default(),
+                    row.outcome,
+                    row.ip.as_deref().unwrap_or_default(),
+                    row.account.as_deref().unwrap_or_default(),
+                    row.region.as_deref().unwrap_or_default(),
                 ],
             )?;
         }
