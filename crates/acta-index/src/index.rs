@@ -90,7 +90,7 @@ pub enum IndexError {
         "search index `{path}` was built by an earlier version of acta; `acta reindex` rebuilds it"
     )]
     Outdated { path: PathBuf },
-    #[error("search index `{path}`: {source}")]
+    #[error("search index `{path}`")]
     Io {
         path: PathBuf,
         source: std::io::Error,
