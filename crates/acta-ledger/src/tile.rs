@@ -78,6 +78,64 @@ impl TileId {
         }
     }
 
+    /// The tile named by a C2SP path relative to the log root, and whether it is an entry
+    /// bundle (`tile/entries/...`) rather than a hash tile. Only canonical names are accepted
+    /// (what [`TileId::hash_path`] and [`TileId::bundle_path`] write); anything else, `..` or
+    /// stray separators included, is `None`.
+    pub fn parse_path(path: &str) -> Option<(TileId, bool)> {
+        let rest = path.strip_prefix("tile/")?;
+        let (level, rest) = rest.split_once('/')?;
+        let (bundle, level) = match level {
+            "entries" => (true, 0u8),
+            l if !l.is_empty() && l.len() <= 2 && l.bytes().all(|b| b.is_ascii_digit()) => {
+                (false, l.parse().ok()?)
+            }
+            _ => return None,
+        };
+        if level > 63 {
+            return None;
+        }
+        let (index_part, width) = match rest.split_once(".p/") {
+            Some((i, w)) => {
+                if w.is_empty() || w.len() > 3 || !w.bytes().all(|b| b.is_ascii_digit()) {
+                    return None;
+                }
+                let w: u16 = w.parse().ok()?;
+                if !(1..=255).contains(&w) {
+                    return None;
+                }
+                (i, w)
+            }
+            None => (rest, 256),
+        };
+        let mut index: u64 = 0;
+        let groups: Vec<&str> = index_part.split('/').collect();
+        for (i, g) in groups.iter().enumerate() {
+            let digits = if i + 1 < groups.len() {
+                g.strip_prefix('x')?
+            } else {
+                g
+            };
+            if digits.len() != 3 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            index = index
+                .checked_mul(1000)?
+                .checked_add(digits.parse::<u64>().ok()?)?;
+        }
+        let id = TileId {
+            level,
+            index,
+            width,
+        };
+        let canonical = if bundle {
+            id.bundle_path()
+        } else {
+            id.hash_path()
+        };
+        (canonical == path).then_some((id, bundle))
+    }
+
     /// Directory holding the partial versions of this tile: `tile/<L>/<N>.p`.
     pub fn partial_dir(&self, bundle: bool) -> String {
         if bundle {
@@ -221,6 +279,43 @@ impl<'a> Iterator for BundleEntries<'a> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn tile_paths_parse_back_and_nothing_else_does() {
+        for id in [
+            TileId::full(0, 0),
+            TileId::full(2, 1_234_067),
+            TileId {
+                level: 1,
+                index: 5,
+                width: 17,
+            },
+        ] {
+            assert_eq!(TileId::parse_path(&id.hash_path()), Some((id, false)));
+            if id.level == 0 {
+                assert_eq!(TileId::parse_path(&id.bundle_path()), Some((id, true)));
+            }
+        }
+        for bad in [
+            "tile/0/../../keys/acta.key",
+            "tile/0/x001/../002",
+            "tile/0/1",
+            "tile/0/001/",
+            "tile/0//001",
+            "tile/00/001",
+            "tile/64/001",
+            "tile/0/001.p/0",
+            "tile/0/001.p/256",
+            "tile/0/001.p/007",
+            "tile/0/x000/001",
+            "tile/entries/001.p/",
+            "checkpoint",
+            "tile/0/001\0",
+        ] {
+            assert_eq!(TileId::parse_path(bad), None, "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]

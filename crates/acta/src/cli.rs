@@ -107,6 +107,19 @@ pub enum Command {
         command: RulesCommand,
     },
 
+    /// Serve the data directory over HTTP: the search API (bearer tokens, see `acta token`),
+    /// health, and the ledger's C2SP tlog-tiles read paths for third-party verifiers.
+    ///
+    /// On first start with no admin token, takes `ACTA_ADMIN_TOKEN` or creates one and prints it
+    /// once. Stops on Ctrl-C or SIGTERM.
+    Serve(ServeArgs),
+
+    /// Manage the API tokens of `acta serve` (stored hashed in `<data-dir>/tokens.json`).
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+
     /// Measure acta on generated CloudTrail-shaped events.
     Bench {
         #[command(subcommand)]
@@ -240,6 +253,36 @@ pub enum RulesCommand {
 pub enum KeyCommand {
     /// Print the verifier key (signed-note form) that auditors use with `acta verify --key`.
     Show,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on (port 0: any free port, printed on start).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it (the only time it is shown).
+    Create {
+        /// `admin` (read, write, manage tokens), `auditor` (read) or `ingest` (write).
+        #[arg(long, value_name = "ROLE")]
+        role: String,
+        /// A name to recognise the token by.
+        #[arg(long, value_name = "NAME", default_value = "")]
+        name: String,
+        /// Lifetime, e.g. `90d`, `12h`; default: no expiry.
+        #[arg(long, value_name = "DURATION")]
+        expires: Option<String>,
+    },
+    /// List the tokens: id, name, role, creation, expiry, status (never the secret).
+    List,
+    /// Revoke a token by id; `acta serve` refuses it from its next request on.
+    Revoke {
+        /// The token's id (the 12 hex digits after `acta_`).
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -10,10 +10,12 @@ mod datadir;
 mod detection;
 mod normalise;
 mod pipeline;
+mod serve;
 // Alert delivery; `ingest` (and later `serve`) hand their alerts to it.
 mod sinks;
 mod store;
 mod synth;
+mod tokens;
 mod units;
 
 use std::process::ExitCode;

@@ -15,7 +15,9 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use acta_ingest::formats::{Format, InputNormaliser, Registry};
-use acta_ingest::framing::{Flag, Framer, FramerConfig, QuotedNewlines, RecordBatch, open_input};
+use acta_ingest::framing::{
+    Flag, Framer, FramerConfig, QuotedNewlines, RecordBatch, open_bytes, open_input,
+};
 use acta_ledger::{Appender, Batch, SignedCheckpoint, SourceName, Ticket, now_ms};
 use anyhow::{Result, anyhow};
 use indicatif::ProgressBar;
@@ -125,13 +127,33 @@ struct Pending {
 
 /// Ingests every input. Problems with one input are recorded in the summary and the next input
 /// is read; an error is returned only when the ledger (or the output) fails.
-pub fn run(sink: Sink<'_>, inputs: &[PathBuf], mut opts: Options) -> Result<Summary> {
+pub fn run(sink: Sink<'_>, inputs: &[PathBuf], opts: Options) -> Result<Summary> {
+    let inputs = inputs.iter().cloned().map(Input::File).collect();
+    run_inputs(sink, inputs, opts)
+}
+
+/// One input of [`run_inputs`].
+pub enum Input {
+    /// A file, or `-` for standard input.
+    File(PathBuf),
+    /// Records already in memory (an HTTP request body), named for messages.
+    Bytes { name: String, data: Vec<u8> },
+}
+
+/// [`run`] over files or bytes in memory.
+pub fn run_inputs(sink: Sink<'_>, inputs: Vec<Input>, mut opts: Options) -> Result<Summary> {
     let started = Instant::now();
     let mut summary = Summary {
         inputs: inputs.len(),
         ..Summary::default()
     };
-    let names: Vec<String> = inputs.iter().map(|p| display_name(p)).collect();
+    let names: Vec<String> = inputs
+        .iter()
+        .map(|i| match i {
+            Input::File(p) => display_name(p),
+            Input::Bytes { name, .. } => name.clone(),
+        })
+        .collect();
     let config = FramerConfig {
         max_record_bytes: opts.max_record_bytes,
         // The parsers read every record and judge it; validating here as well would cost the
@@ -157,18 +179,28 @@ pub fn run(sink: Sink<'_>, inputs: &[PathBuf], mut opts: Options) -> Result<Summ
         pending: VecDeque::new(),
         freed: freeing.is_some().then_some(freed),
     };
-    for (n, path) in inputs.iter().enumerate() {
+    for (n, input) in inputs.into_iter().enumerate() {
         let name = names.get(n).cloned().unwrap_or_default();
-        let reader = match open_input(path) {
+        let (opened, quoted_newlines) = match input {
+            Input::File(path) => (
+                open_input(&path).map_err(|e| e.to_string()),
+                QuotedNewlines::for_path(&path),
+            ),
+            Input::Bytes { data, .. } => (
+                open_bytes(data).map_err(|e| format!("{name}: {e}")),
+                QuotedNewlines::PGAUDIT,
+            ),
+        };
+        let reader = match opened {
             Ok(r) => r,
             Err(e) => {
-                summary.failures.push(e.to_string());
+                summary.failures.push(e);
                 continue;
             }
         };
         // pgaudit statements and csvlog records may span lines inside quotes.
         let config = FramerConfig {
-            quoted_newlines: QuotedNewlines::for_path(path),
+            quoted_newlines,
             ..config
         };
         let mut framer = Framer::new(name.clone(), reader, config);

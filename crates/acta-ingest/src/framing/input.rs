@@ -46,9 +46,26 @@ pub fn open_input(path: &Path) -> Result<Box<dyn BufRead + Send>, FramingError> 
     } else {
         Box::new(File::open(path).map_err(open_error)?)
     };
+    wrap(raw, patient).map_err(open_error)
+}
+
+/// Reads records from bytes already in memory (an HTTP request body), decompressing gzip content
+/// transparently.
+pub fn open_bytes(bytes: Vec<u8>) -> io::Result<Box<dyn BufRead + Send>> {
+    wrap(
+        Box::new(io::Cursor::new(bytes)),
+        Arc::new(AtomicBool::new(true)),
+    )
+}
+
+/// `raw`, buffered, and decompressed when it starts with the gzip magic number.
+fn wrap(
+    raw: Box<dyn Read + Send>,
+    patient: Arc<AtomicBool>,
+) -> io::Result<Box<dyn BufRead + Send>> {
     let mut reader = BufReader::with_capacity(BUFFER_BYTES, raw);
     let mut head = [0u8; 2];
-    let n = read_head(&mut reader, &mut head).map_err(open_error)?;
+    let n = read_head(&mut reader, &mut head)?;
     // The sniffed bytes are put back in front of the stream.
     let stream = io::Cursor::new(head).take(n as u64).chain(reader);
     let gzip = n == head.len() && head == GZIP_MAGIC;

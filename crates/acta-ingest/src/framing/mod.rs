@@ -77,7 +77,7 @@ use std::ops::Range;
 use std::path::PathBuf;
 
 pub use framer::Framer;
-pub use input::open_input;
+pub use input::{open_bytes, open_input};
 
 /// Reading limits and options.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

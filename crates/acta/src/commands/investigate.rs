@@ -75,7 +75,7 @@ fn asked(text: &str, inv: &Bounds) -> Result<Asked> {
 }
 
 /// Opens the index for reading, indexing first any ledger entries it lacks.
-fn open(data: &DataDir) -> Result<Index> {
+pub(crate) fn open(data: &DataDir) -> Result<Index> {
     if !data.has_ledger() {
         bail!(
             "no ledger in `{}`; ingest something first, or pass --data-dir / set ACTA_DATA_DIR",
@@ -133,7 +133,7 @@ fn is_lock_busy(e: &anyhow::Error) -> bool {
     })
 }
 
-fn hit_json(h: &Hit) -> Value {
+pub(crate) fn hit_json(h: &Hit) -> Value {
     json!({
         "index": h.index,
         "time": units::timestamp(h.time),
@@ -458,7 +458,7 @@ pub fn stats(data: &DataDir, args: StatsArgs) -> Result<ExitCode> {
 }
 
 /// `1h`, `15m`, `1d`, `30s`, `1w` in milliseconds.
-fn parse_interval(s: &str) -> Result<i64> {
+pub(crate) fn parse_interval(s: &str) -> Result<i64> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: i64 = num
         .parse()

@@ -8,13 +8,16 @@ mod investigate;
 mod key;
 mod proof;
 mod rules;
+mod token;
 mod verify;
+
+pub(crate) use investigate::{hit_json, open as open_index, parse_interval};
 
 use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::cli::{BenchCommand, Cli, Command, KeyCommand, RulesCommand};
+use crate::cli::{BenchCommand, Cli, Command, KeyCommand, RulesCommand, TokenCommand};
 use crate::datadir::DataDir;
 
 /// Exit status when a check fails (verification, receipt).
@@ -40,6 +43,16 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             command: KeyCommand::Show,
         } => key::show(&data),
         Command::Detect(args) => detect::run(args),
+        Command::Serve(args) => crate::serve::run(&data, args),
+        Command::Token { command } => match command {
+            TokenCommand::Create {
+                role,
+                name,
+                expires,
+            } => token::create(&data, &role, &name, expires.as_deref()),
+            TokenCommand::List => token::list(&data),
+            TokenCommand::Revoke { id } => token::revoke(&data, &id),
+        },
         Command::Rules {
             command: RulesCommand::Test { dir },
         } => rules::test(&dir),
