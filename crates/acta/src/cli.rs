@@ -499,7 +499,7 @@ pub enum ExportFormat {
     Ndjson,
     /// The investigation fields, one row per event.
     Csv,
-    /// The investigation fields and the raw record (the sealed-segment schema).
+    /// The investigation fields and the raw record, one row per event.
     Parquet,
 }
 

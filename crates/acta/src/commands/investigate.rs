@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
-use acta_index::segment;
+use acta_index::export::ExportWriter;
 use acta_index::{Hit, Index, StatField, TimeRange};
 use acta_ingest::formats::Registry;
 use acta_ingest::formats::finding::SOURCE as FINDING_SOURCE;
@@ -642,7 +642,7 @@ pub fn export(data: &DataDir, args: ExportArgs) -> Result<ExitCode> {
                 ("acta.checkpoint".to_owned(), note.clone()),
                 ("acta.query".to_owned(), text),
             ];
-            Some(segment::ExportWriter::create(path, &metadata)?)
+            Some(ExportWriter::create(path, &metadata)?)
         }
         _ => None,
     };

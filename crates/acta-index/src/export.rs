@@ -1,11 +1,9 @@
-//! Sealed segments: immutable Parquet files of [`Row`]s and raw records, and Parquet export.
+//! Parquet export files: the investigation fields and raw record of ledger entries, for any
+//! analytics engine (`acta export --format parquet`).
 //!
-//! A segment covers consecutive ledger indices and is named
-//! `seg-<first index, 20 digits>-<last index, 20 digits>.parquet`, so that the files of a
-//! directory sort by index and [`list`] needs no file contents. Each row holds the investigation
-//! fields of one ledger entry, the time acta received it, and the raw record bytes, in a plain
-//! Parquet schema (below) that DuckDB, pyarrow or Spark read directly:
-//! `SELECT action, count(*) FROM '<data-dir>/index/segments/*.parquet' GROUP BY action`.
+//! Each row holds the investigation fields of one ledger entry, the time acta received it, and
+//! the raw record bytes, in a plain Parquet schema (below) that DuckDB, pyarrow or Spark read
+//! directly: `SELECT action, count(*) FROM 'export.parquet' GROUP BY action`.
 //!
 //! | column | Parquet type | from |
 //! | --- | --- | --- |
@@ -20,20 +18,19 @@
 //! | `actor_ids`, `resources` | LIST of STRING | [`Row::actor_ids`], [`Row::resources`] |
 //! | `raw` | BINARY | the record, byte for byte |
 //!
-//! Writing streams: [`SegmentWriter`] buffers one row group (at most [`ROW_GROUP_ROWS`] rows or
-//! about 64 MiB of values) and appends it to a temporary file when full; [`SegmentWriter::seal`]
-//! writes the footer, syncs the file, renames it into place and syncs the directory, so a segment
-//! is either whole or absent. Row groups are zstd-compressed, low-cardinality strings are
-//! dictionary-encoded, and every column but `raw` has min/max statistics, which [`read`] uses to
-//! skip row groups.
+//! Writing streams: [`ExportWriter`] buffers one row group (at most [`ROW_GROUP_ROWS`] rows or
+//! about 16 MiB of values) and appends it to a hidden temporary file beside the export;
+//! [`ExportWriter::finish`] writes the footer, syncs the file, renames it into place and syncs
+//! the directory, so an export is either whole or absent. [`write_parquet`] wraps it. Row groups
+//! are zstd-compressed, low-cardinality strings are dictionary-encoded, and every column but
+//! `raw` has min/max statistics, which [`read_file`] uses to skip row groups. Key-value metadata
+//! holds the schema version ([`SCHEMA_VERSION_KEY`]) and whatever the caller adds (the
+//! checkpoint an export was taken against, the query).
 //!
 //! Parquet's Rust encoder writes no page checksums, so each file's key-value metadata holds the
-//! CRC-32C of every row group's bytes ([`CRC_KEY`]); reading checks it before decoding a row
-//! group, then checks the schema, the types and ranges of values and, for segments, that the
-//! rows are exactly the indices the file name states. A damaged file is an error, never a panic
-//! and never rows other than those written.
-//! [`ExportWriter`] and [`write_parquet`] write the same schema to any file, with key-value
-//! metadata (the checkpoint an export was taken against).
+//! CRC-32C of every row group's bytes ([`CRC_KEY`]); [`read_file`] checks it before decoding a
+//! row group, then checks the schema and the types and ranges of values. A damaged file is an
+//! error, never a panic and never rows other than those written.
 
 #![deny(clippy::indexing_slicing)]
 
@@ -49,7 +46,7 @@ use parquet::column::reader::{ColumnReader, ColumnReaderImpl};
 use parquet::column::writer::ColumnWriter;
 use parquet::data_type::{ByteArray, ByteArrayType, Int32Type, Int64Type};
 use parquet::errors::ParquetError;
-use parquet::file::metadata::{KeyValue, RowGroupMetaData, SortingColumn};
+use parquet::file::metadata::{KeyValue, RowGroupMetaData};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::file::reader::{FileReader, RowGroupReader};
 use parquet::file::serialized_reader::SerializedFileReader;
@@ -67,7 +64,7 @@ pub const ROW_GROUP_ROWS: usize = 65_536;
 /// raw records keep memory bounded too.
 const ROW_GROUP_BYTES: usize = 16 << 20;
 
-/// zstd level of every column. On CloudTrail-like records (the segment size test), level 1 gave
+/// zstd level of every column. On CloudTrail-like records (the export size test), level 1 gave
 /// 203 bytes per row, level 3 215 at about the same speed, level 6 202 at 60% more write time.
 const ZSTD_LEVEL: i32 = 1;
 
@@ -86,7 +83,7 @@ pub const SCHEMA_VERSION: &str = "1";
 /// value silently.
 pub const CRC_KEY: &str = "acta.row_groups.crc32c";
 
-/// The Parquet schema of segments and exports.
+/// The Parquet schema of export files.
 const SCHEMA: &str = "
 message acta_row {
   required int64 index;
@@ -151,9 +148,9 @@ const OPTIONAL: [&str; 9] = [
     "resource",
 ];
 
-/// Why a segment or export could not be written, listed or read.
+/// Why an export file could not be written or read.
 #[derive(Debug, thiserror::Error)]
-pub enum SegmentError {
+pub enum ExportError {
     /// A file operation failed.
     #[error("cannot {op} `{}`: {source}", path.display())]
     Io {
@@ -182,89 +179,41 @@ pub enum SegmentError {
         /// What is wrong.
         detail: String,
     },
-    /// The segment directory holds segments whose index ranges overlap.
-    #[error("segments `{}` and `{}` overlap", first.display(), second.display())]
-    Overlap {
-        /// The segment that starts first.
-        first: PathBuf,
-        /// The segment that starts inside it.
-        second: PathBuf,
-    },
-    /// A row was pushed out of order.
-    #[error("segment writer in `{}` expects ledger index {expected} next, not {got}", dir.display())]
-    OutOfOrder {
-        /// The segment directory.
-        dir: PathBuf,
-        /// The index the next row must have.
-        expected: u64,
-        /// The index pushed.
-        got: u64,
-    },
     /// A row cannot be stored: an index above `i64::MAX`, a `class_uid` above `i32::MAX`, an
     /// outcome other than the four a [`Row`] holds.
     #[error("cannot store ledger index {index} in `{}`: {detail}", path.display())]
     Unrepresentable {
-        /// The segment directory or export file.
+        /// The export file.
         path: PathBuf,
         /// The ledger index of the row.
         index: u64,
         /// What does not fit.
         detail: String,
     },
-    /// [`truncate_after`] found a segment holding indices on both sides of the cut.
-    #[error("segment `{}` holds ledger indices on both sides of {next}: it cannot be cut there", path.display())]
-    Straddles {
-        /// The segment.
-        path: PathBuf,
-        /// The first index to remove.
-        next: u64,
-    },
 }
 
-type Result<T, E = SegmentError> = std::result::Result<T, E>;
+type Result<T, E = ExportError> = std::result::Result<T, E>;
 
-fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> SegmentError + 'a {
-    move |source| SegmentError::Io {
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ExportError + 'a {
+    move |source| ExportError::Io {
         op,
         path: path.to_owned(),
         source,
     }
 }
 
-fn pq_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(ParquetError) -> SegmentError + 'a {
-    move |source| SegmentError::Parquet {
+fn pq_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(ParquetError) -> ExportError + 'a {
+    move |source| ExportError::Parquet {
         op,
         path: path.to_owned(),
         source,
     }
 }
 
-fn damaged(path: &Path, detail: impl Into<String>) -> SegmentError {
-    SegmentError::Damaged {
+fn damaged(path: &Path, detail: impl Into<String>) -> ExportError {
+    ExportError::Damaged {
         path: path.to_owned(),
         detail: detail.into(),
-    }
-}
-
-/// A sealed segment file, as [`list`] finds it or [`SegmentWriter::seal`] writes it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SealedSegment {
-    /// The file.
-    pub path: PathBuf,
-    /// Ledger index of its first row.
-    pub first: u64,
-    /// Ledger index of its last row.
-    pub last: u64,
-    /// Number of rows: `last - first + 1`.
-    pub rows: u64,
-    /// File size in bytes.
-    pub bytes: u64,
-}
-
-impl SealedSegment {
-    /// Whether the segment holds ledger index `index`.
-    pub fn contains(&self, index: u64) -> bool {
-        (self.first..=self.last).contains(&index)
     }
 }
 
@@ -277,95 +226,6 @@ pub struct StoredRow {
     pub received_at_ms: i64,
     /// The record, byte for byte.
     pub raw: Vec<u8>,
-}
-
-/// The file name of the segment covering `first..=last`.
-pub fn file_name(first: u64, last: u64) -> String {
-    format!("seg-{first:020}-{last:020}.parquet")
-}
-
-/// The `(first, last)` of a segment file name, or `None` for another name.
-fn parse_name(name: &str) -> Option<(u64, u64)> {
-    let digits = name.strip_prefix("seg-")?.strip_suffix(".parquet")?;
-    let (first, last) = digits.split_once('-')?;
-    let number = |s: &str| {
-        (s.len() == 20 && s.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| s.parse::<u64>().ok())
-            .flatten()
-    };
-    Some((number(first)?, number(last)?))
-}
-
-/// The sealed segments in `dir`, sorted by first index.
-///
-/// Only names and sizes are read: contents are checked by [`read`]. Temporary files (`*.tmp`)
-/// and names other than `seg-*.parquet` are ignored; a `seg-*.parquet` name that is not two
-/// 20-digit indices, a range whose last index is below its first, and overlapping ranges are
-/// errors. A directory that does not exist holds no segments.
-pub fn list(dir: &Path) -> Result<Vec<SealedSegment>> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_err("list", dir)(e)),
-    };
-    let mut segments = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(io_err("list", dir))?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if !(name.starts_with("seg-") && name.ends_with(".parquet")) {
-            continue;
-        }
-        let path = entry.path();
-        let Some((first, last)) = parse_name(name).filter(|(f, l)| f <= l) else {
-            return Err(damaged(
-                &path,
-                "the name is not seg-<first>-<last>.parquet with 20-digit indices, first <= last",
-            ));
-        };
-        let bytes = entry.metadata().map_err(io_err("stat", &path))?.len();
-        segments.push(SealedSegment {
-            path,
-            first,
-            last,
-            rows: last - first + 1,
-            bytes,
-        });
-    }
-    segments.sort_by_key(|s| s.first);
-    for pair in segments.windows(2) {
-        if let [a, b] = pair
-            && b.first <= a.last
-        {
-            return Err(SegmentError::Overlap {
-                first: a.path.clone(),
-                second: b.path.clone(),
-            });
-        }
-    }
-    Ok(segments)
-}
-
-/// Deletes the segments of `dir` whose first index is `next` or above, last first, then syncs
-/// the directory: the store is cut back to indices below `next`. A segment holding both
-/// `next - 1` and `next` is an error (nothing is deleted then). No [`SegmentWriter`] may be open
-/// on `dir` meanwhile; open a new one after.
-pub fn truncate_after(dir: &Path, next: u64) -> Result<()> {
-    let segments = list(dir)?;
-    if let Some(s) = segments.iter().find(|s| s.first < next && next <= s.last) {
-        return Err(SegmentError::Straddles {
-            path: s.path.clone(),
-            next,
-        });
-    }
-    let doomed: Vec<_> = segments.iter().filter(|s| s.first >= next).collect();
-    if doomed.is_empty() {
-        return Ok(());
-    }
-    for s in doomed.iter().rev() {
-        fs::remove_file(&s.path).map_err(io_err("delete", &s.path))?;
-    }
-    sync_dir(dir)
 }
 
 /// Syncs a directory, making the names in it durable.
@@ -439,7 +299,7 @@ impl RowGroup {
     /// Adds a row. Checks every conversion before changing anything, so a failed push leaves
     /// the group as it was.
     fn push(&mut self, row: &Row, received_at_ms: i64, raw: &[u8], path: &Path) -> Result<()> {
-        let unrepresentable = |detail: String| SegmentError::Unrepresentable {
+        let unrepresentable = |detail: String| ExportError::Unrepresentable {
             path: path.to_owned(),
             index: row.index,
             detail,
@@ -590,11 +450,8 @@ fn schema() -> Result<Arc<Type>, ParquetError> {
     parse_message_type(SCHEMA).map(Arc::new)
 }
 
-/// Writer properties of segments (`sorted`: rows are in index order) and exports.
-fn properties(
-    sorted: bool,
-    metadata: &[(String, String)],
-) -> Result<Arc<WriterProperties>, ParquetError> {
+/// Writer properties of export files, with key-value `metadata` after the schema version.
+fn properties(metadata: &[(String, String)]) -> Result<Arc<WriterProperties>, ParquetError> {
     let mut kv = vec![KeyValue::new(
         SCHEMA_VERSION_KEY.to_owned(),
         SCHEMA_VERSION.to_owned(),
@@ -608,18 +465,12 @@ fn properties(
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_key_value_metadata(Some(kv));
-    if sorted {
-        b = b.set_sorting_columns(Some(vec![SortingColumn {
-            column_idx: 0,
-            descending: false,
-            nulls_first: false,
-        }]));
-    }
+
     // Unique per row: a dictionary would only be built to be dropped.
     for name in ["index", "time", "received_at", "raw"] {
         b = b.set_column_dictionary_enabled(ColumnPath::from(name), false);
     }
-    // Ledger indices and times grow: deltas are a few bits each.
+    // Exports follow the ledger: indices and times grow, deltas are a few bits each.
     for name in ["index", "time", "received_at"] {
         b = b.set_column_encoding(ColumnPath::from(name), Encoding::DELTA_BINARY_PACKED);
     }
@@ -722,170 +573,13 @@ impl OpenFile {
         Ok(bytes)
     }
 
-    /// Deletes the temporary file, best effort (the next [`SegmentWriter::new`] also does).
+    /// Deletes the temporary file, best effort.
     fn abandon(self) {
         let _ = fs::remove_file(&self.tmp);
     }
 }
 
-/// Builds sealed segments in one directory: rows in consecutive ledger index order, sealed into
-/// one file whenever the caller chooses.
-///
-/// One writer per directory at a time. If a push or seal fails on IO or Parquet encoding, the
-/// rows of the segment being built are dropped (its temporary file deleted) and the writer
-/// expects that segment's first index again: feed from [`SegmentWriter::next`].
-#[derive(Debug)]
-pub struct SegmentWriter {
-    dir: PathBuf,
-    /// The index the next push must have; `None` when the directory held no segment and nothing
-    /// was pushed yet.
-    next: Option<u64>,
-    /// First index of the segment being built.
-    first: u64,
-    /// Rows of the segment being built, written and buffered.
-    rows: u64,
-    group: RowGroup,
-    file: Option<OpenFile>,
-}
-
-impl SegmentWriter {
-    /// Opens the segment directory `dir`, creating it if needed and deleting temporary files
-    /// left by an interrupted writer. The next row must follow the last sealed segment; in an
-    /// empty directory, any index may come first.
-    pub fn new(dir: &Path) -> Result<Self> {
-        fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
-        let mut removed = false;
-        for entry in fs::read_dir(dir).map_err(io_err("list", dir))? {
-            let entry = entry.map_err(io_err("list", dir))?;
-            let path = entry.path();
-            if path.extension().is_some_and(|e| e == "tmp") {
-                fs::remove_file(&path).map_err(io_err("delete", &path))?;
-                removed = true;
-            }
-        }
-        if removed {
-            sync_dir(dir)?;
-        }
-        let next = list(dir)?.last().map(|s| s.last.saturating_add(1));
-        Ok(SegmentWriter {
-            dir: dir.to_owned(),
-            next,
-            first: next.unwrap_or(0),
-            rows: 0,
-            group: RowGroup::default(),
-            file: None,
-        })
-    }
-
-    /// The ledger index the next pushed row must have, or `None` when any may come first.
-    pub fn next(&self) -> Option<u64> {
-        self.next
-    }
-
-    /// Rows in the segment being built.
-    pub fn len(&self) -> usize {
-        usize::try_from(self.rows).unwrap_or(usize::MAX)
-    }
-
-    /// Whether no row was pushed since the last seal.
-    pub fn is_empty(&self) -> bool {
-        self.rows == 0
-    }
-
-    /// Adds a row to the segment being built: `row.index` must be [`SegmentWriter::next`].
-    /// `received_at_ms` is the ledger envelope's receipt time, `raw` the record. A full row
-    /// group is written to the segment's temporary file.
-    pub fn push(&mut self, row: &Row, received_at_ms: i64, raw: &[u8]) -> Result<()> {
-        if let Some(expected) = self.next
-            && row.index != expected
-        {
-            return Err(SegmentError::OutOfOrder {
-                dir: self.dir.clone(),
-                expected,
-                got: row.index,
-            });
-        }
-        self.group.push(row, received_at_ms, raw, &self.dir)?;
-        if self.rows == 0 {
-            self.first = row.index;
-        }
-        self.rows += 1;
-        self.next = Some(row.index.saturating_add(1));
-        if self.group.is_full() {
-            let written = self.flush_group();
-            self.or_abandon(written)?;
-        }
-        Ok(())
-    }
-
-    /// Writes the buffered row group to the temporary file, creating it first if needed.
-    fn flush_group(&mut self) -> Result<()> {
-        if self.file.is_none() {
-            let tmp = self.dir.join(format!("seg-{:020}.tmp", self.first));
-            self.file = Some(OpenFile::create(
-                tmp,
-                properties(true, &[]).map_err(pq_err("configure", &self.dir))?,
-            )?);
-        }
-        match &mut self.file {
-            Some(file) => file.write(&mut self.group),
-            None => Ok(()),
-        }
-    }
-
-    /// On error, drops the segment being built.
-    fn or_abandon<T>(&mut self, result: Result<T>) -> Result<T> {
-        if result.is_err() {
-            if let Some(file) = self.file.take() {
-                file.abandon();
-            }
-            self.group = RowGroup::default();
-            if self.rows > 0 {
-                self.next = Some(self.first);
-            }
-            self.rows = 0;
-        }
-        result
-    }
-
-    /// Writes the segment being built as one file, atomically: the buffered rows, the footer,
-    /// a data sync, a rename to its final name and a directory sync. Returns `None` when no row
-    /// was pushed since the last seal.
-    pub fn seal(&mut self) -> Result<Option<SealedSegment>> {
-        if self.rows == 0 {
-            return Ok(None);
-        }
-        let result = self.flush_group().and_then(|()| {
-            let last = self.first + (self.rows - 1);
-            let path = self.dir.join(file_name(self.first, last));
-            let bytes = match self.file.take() {
-                Some(file) => file.finish(&path)?,
-                None => return Err(damaged(&path, "no file was written")),
-            };
-            Ok(SealedSegment {
-                path,
-                first: self.first,
-                last,
-                rows: self.rows,
-                bytes,
-            })
-        });
-        let sealed = self.or_abandon(result)?;
-        self.rows = 0;
-        self.first = sealed.last.saturating_add(1);
-        Ok(Some(sealed))
-    }
-}
-
-impl Drop for SegmentWriter {
-    fn drop(&mut self) {
-        if let Some(file) = self.file.take() {
-            file.abandon();
-        }
-    }
-}
-
-/// Writes rows to one Parquet file of the segment schema, in any order, with key-value
+/// Writes rows to one Parquet file of the export schema, in any order, with key-value
 /// metadata: `acta export --format parquet`. The file appears at its path, whole, on
 /// [`ExportWriter::finish`]; until then rows stream to a hidden temporary file beside it,
 /// deleted if the writer is dropped.
@@ -909,7 +603,7 @@ impl ExportWriter {
         tmp_name.push(name);
         tmp_name.push(".acta-export.tmp");
         let tmp = parent_dir(path).join(tmp_name);
-        let props = properties(false, metadata).map_err(pq_err("configure", path))?;
+        let props = properties(metadata).map_err(pq_err("configure", path))?;
         Ok(ExportWriter {
             path: path.to_owned(),
             rows: 0,
@@ -955,7 +649,7 @@ impl Drop for ExportWriter {
     }
 }
 
-/// Writes `rows` to the Parquet file `path` with the segment schema and key-value `metadata`
+/// Writes `rows` to the Parquet file `path` with the export schema and key-value `metadata`
 /// (see [`ExportWriter`], which this wraps). Returns the number of rows.
 pub fn write_parquet<I>(path: &Path, rows: I, metadata: &[(String, String)]) -> Result<u64>
 where
@@ -973,40 +667,6 @@ where
 // ---------------------------------------------------------------------------------------------
 // Reading
 
-/// The rows of segment `seg`: all of them in index order, or those whose ledger index is in
-/// `wanted`. Row groups whose `index` statistics exclude every wanted index are not decoded.
-///
-/// Checks that the file holds exactly the indices its name states, in order (for `wanted`:
-/// that every wanted index in the segment's range was found), besides what [`read_file`]
-/// checks.
-pub fn read(seg: &SealedSegment, wanted: Option<&[u64]>) -> Result<Vec<StoredRow>> {
-    let wanted = wanted.map(sorted);
-    let in_range: Option<Vec<u64>> = wanted.as_ref().map(|w| {
-        let lo = w.partition_point(|&i| i < seg.first);
-        let hi = w.partition_point(|&i| i <= seg.last);
-        w.get(lo..hi).unwrap_or_default().to_vec()
-    });
-    if in_range.as_ref().is_some_and(Vec::is_empty) {
-        return Ok(Vec::new());
-    }
-    let rows = read_file(&seg.path, in_range.as_deref())?;
-    let found = rows.iter().map(|r| r.row.index);
-    let as_named = match &in_range {
-        None => found.eq(seg.first..=seg.last),
-        Some(w) => found.eq(w.iter().copied()),
-    };
-    if !as_named {
-        return Err(damaged(
-            &seg.path,
-            format!(
-                "its rows are not the ledger indices {}..={} in order",
-                seg.first, seg.last
-            ),
-        ));
-    }
-    Ok(rows)
-}
-
 /// `wanted`, sorted and without duplicates (borrowed when it already is).
 fn sorted(wanted: &[u64]) -> Cow<'_, [u64]> {
     if wanted.windows(2).all(|w| matches!(w, [a, b] if a < b)) {
@@ -1019,8 +679,9 @@ fn sorted(wanted: &[u64]) -> Cow<'_, [u64]> {
     }
 }
 
-/// The rows of any Parquet file of the segment schema (a segment or an export), in file order:
-/// all, or those whose ledger index is in `wanted` (sorted or not).
+/// The rows of an export file, in file order: all, or those whose ledger index is in `wanted`
+/// (sorted or not). Row groups whose `index` statistics exclude every wanted index are not
+/// decoded.
 ///
 /// Checks the schema, the row counts, UTF-8 strings and value ranges: any damage is an error.
 pub fn read_file(path: &Path, wanted: Option<&[u64]>) -> Result<Vec<StoredRow>> {
@@ -1557,27 +1218,6 @@ fn read_lists(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_parse_and_sort() {
-        let name = file_name(7, 1234);
-        assert_eq!(
-            name,
-            "seg-00000000000000000007-00000000000000001234.parquet"
-        );
-        assert_eq!(parse_name(&name), Some((7, 1234)));
-        assert_eq!(
-            parse_name(&file_name(u64::MAX, u64::MAX)),
-            Some((u64::MAX, u64::MAX))
-        );
-        assert_eq!(parse_name("seg-7-1234.parquet"), None);
-        assert_eq!(
-            parse_name("seg-0000000000000000000a-00000000000000001234.parquet"),
-            None
-        );
-        assert_eq!(parse_name("seg-00000000000000000007.tmp"), None);
-        assert!(file_name(9, 10) < file_name(10, 11));
-    }
 
     #[test]
     fn schema_parses_with_expected_columns() {

@@ -5,8 +5,8 @@
     clippy::indexing_slicing
 )]
 
-//! Sealed segments and Parquet exports: round trips, damage, sizes, and an independent engine
-//! (DuckDB and pyarrow, from Python) reading what acta writes.
+//! Parquet export files: round trips, row groups and their checksums, damage, sizes, and an
+//! independent engine (DuckDB and pyarrow, from Python) reading what acta writes.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -14,9 +14,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use acta_index::segment::{
-    self, ExportWriter, SealedSegment, SegmentError, SegmentWriter, StoredRow,
-};
+use acta_index::export::{self, ExportError, ExportWriter, StoredRow};
 use acta_index::{CompactString, Row};
 
 /// SplitMix64: deterministic test data without a dependency.
@@ -119,66 +117,60 @@ fn varied_rows(range: std::ops::Range<u64>) -> Vec<StoredRow> {
     range.map(|i| varied(i, &mut rng)).collect()
 }
 
-fn push_all(w: &mut SegmentWriter, rows: &[StoredRow]) {
+fn push_all(w: &mut ExportWriter, rows: &[StoredRow]) {
     for r in rows {
         w.push(&r.row, r.received_at_ms, &r.raw).unwrap();
     }
 }
 
+/// The names of the files in `dir`, sorted.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The row groups of a Parquet file, from its footer.
+fn row_groups(path: &Path) -> Vec<parquet::file::metadata::RowGroupMetaData> {
+    use parquet::file::reader::FileReader;
+    let reader =
+        parquet::file::serialized_reader::SerializedFileReader::new(fs::File::open(path).unwrap())
+            .unwrap();
+    reader.metadata().row_groups().to_vec()
+}
+
 #[test]
-fn round_trip_several_segments_wanted_list_and_truncate() {
+fn round_trip_of_varied_rows_and_wanted_subsets() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("index/segments");
+    let path = tmp.path().join("export.parquet");
     let rows = varied_rows(0..700);
-    let mut w = SegmentWriter::new(&dir).unwrap();
-    assert!(w.is_empty());
-    assert_eq!(w.seal().unwrap(), None);
-    assert_eq!(w.next(), None);
+    // The rows hold every variant the schema must carry.
+    assert!(rows.iter().any(|r| std::str::from_utf8(&r.raw).is_err()));
+    assert!(rows.iter().any(|r| r.raw.is_empty()));
+    assert!(rows.iter().any(|r| r.row.actor_ids.is_empty()));
+    assert!(rows.iter().any(|r| r.row.resources.len() > 1));
+    assert!(rows.iter().any(|r| r.row.actor.is_none()));
+    assert!(rows.iter().any(|r| r.row.actor.as_deref() == Some("")));
+    assert!(rows.iter().any(|r| r.row.time < 0));
 
-    let mut sealed = Vec::new();
-    for part in [&rows[0..300], &rows[300..699], &rows[699..700]] {
-        push_all(&mut w, part);
-        assert_eq!(w.len(), part.len());
-        let s = w.seal().unwrap().unwrap();
-        assert_eq!(
-            (s.first, s.last, s.rows),
-            (
-                part[0].row.index,
-                part.last().unwrap().row.index,
-                part.len() as u64
-            )
-        );
-        assert_eq!(s.bytes, fs::metadata(&s.path).unwrap().len());
-        assert!(w.is_empty());
-        sealed.push(s);
-    }
-    assert_eq!(w.next(), Some(700));
-    drop(w);
-
-    let listed = segment::list(&dir).unwrap();
-    assert_eq!(listed, sealed);
-    assert_eq!(
-        listed
-            .iter()
-            .map(|s| s.path.file_name().unwrap().to_str().unwrap().to_owned())
-            .collect::<Vec<_>>(),
-        [
-            "seg-00000000000000000000-00000000000000000299.parquet",
-            "seg-00000000000000000300-00000000000000000698.parquet",
-            "seg-00000000000000000699-00000000000000000699.parquet",
-        ]
-    );
+    let mut w = ExportWriter::create(&path, &[]).unwrap();
+    push_all(&mut w, &rows);
+    // Until finished, the rows are in a hidden temporary file beside the export.
+    assert!(!path.exists());
+    let during = names(tmp.path());
+    assert_eq!(during.len(), 1);
+    assert!(during[0].starts_with('.'), "{during:?}");
+    assert_eq!(w.finish().unwrap(), 700);
+    assert_eq!(names(tmp.path()), ["export.parquet"]);
 
     // Everything reads back equal.
-    let back: Vec<StoredRow> = listed
-        .iter()
-        .flat_map(|s| segment::read(s, None).unwrap())
-        .collect();
-    assert_eq!(back, rows);
+    assert_eq!(export::read_file(&path, None).unwrap(), rows);
 
-    // Subsets: sorted, unsorted with duplicates, out of range, empty.
-    let s1 = &listed[1];
-    let got = segment::read(s1, Some(&[300, 301, 450, 698])).unwrap();
+    // Subsets: sorted, unsorted with duplicates and absent indices, none present, empty.
+    let got = export::read_file(&path, Some(&[300, 301, 450, 698])).unwrap();
     assert_eq!(
         got,
         vec![
@@ -188,152 +180,65 @@ fn round_trip_several_segments_wanted_list_and_truncate() {
             rows[698].clone()
         ]
     );
-    let got = segment::read(s1, Some(&[698, 5, 450, 450, 10_000, 300])).unwrap();
+    let got = export::read_file(&path, Some(&[698, 5, 450, 450, 10_000, 300])).unwrap();
     assert_eq!(
         got.iter().map(|r| r.row.index).collect::<Vec<_>>(),
-        [300, 450, 698]
+        [5, 300, 450, 698]
     );
-    assert!(segment::read(s1, Some(&[0, 299, 699])).unwrap().is_empty());
-    assert!(segment::read(s1, Some(&[])).unwrap().is_empty());
-    assert_eq!(
-        segment::read_file(&s1.path, Some(&[450])).unwrap(),
-        vec![rows[450].clone()]
-    );
-
-    // A new writer continues after the last segment and refuses anything else.
-    let mut w = SegmentWriter::new(&dir).unwrap();
-    assert_eq!(w.next(), Some(700));
-    let more = varied_rows(700..710);
-    let err = w.push(&more[1].row, 0, b"").unwrap_err();
     assert!(
-        matches!(
-            err,
-            SegmentError::OutOfOrder {
-                expected: 700,
-                got: 701,
-                ..
-            }
-        ),
-        "{err}"
+        export::read_file(&path, Some(&[700, 10_000, u64::MAX]))
+            .unwrap()
+            .is_empty()
     );
-    assert!(err.to_string().contains("segments"), "{err}");
-    push_all(&mut w, &more);
-    let err = w.push(&more[3].row, 0, b"").unwrap_err();
-    assert!(matches!(
-        err,
-        SegmentError::OutOfOrder {
-            expected: 710,
-            got: 703,
-            ..
-        }
-    ));
-    assert_eq!(w.len(), 10);
-    w.seal().unwrap().unwrap();
-    drop(w);
-    assert_eq!(segment::list(&dir).unwrap().len(), 4);
-
-    // Truncation: a straddled cut is refused, whole segments are cut back.
-    let err = segment::truncate_after(&dir, 150).unwrap_err();
-    assert!(
-        matches!(err, SegmentError::Straddles { next: 150, .. }),
-        "{err}"
-    );
-    assert_eq!(segment::list(&dir).unwrap().len(), 4);
-    segment::truncate_after(&dir, 10_000).unwrap();
-    assert_eq!(segment::list(&dir).unwrap().len(), 4);
-    segment::truncate_after(&dir, 699).unwrap();
-    assert_eq!(segment::list(&dir).unwrap(), listed[..2]);
-    assert_eq!(SegmentWriter::new(&dir).unwrap().next(), Some(699));
-    segment::truncate_after(&dir, 0).unwrap();
-    assert!(segment::list(&dir).unwrap().is_empty());
-    assert_eq!(SegmentWriter::new(&dir).unwrap().next(), None);
+    assert!(export::read_file(&path, Some(&[])).unwrap().is_empty());
 }
 
 #[test]
 fn rows_that_cannot_be_stored_are_refused_and_leave_the_writer_as_it_was() {
     let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("export.parquet");
     let rows = varied_rows(0..3);
-    let mut w = SegmentWriter::new(tmp.path()).unwrap();
+    let mut w = ExportWriter::create(&path, &[]).unwrap();
     push_all(&mut w, &rows[..1]);
     let mut bad = rows[1].row.clone();
     bad.class_uid = u32::MAX;
     let err = w.push(&bad, 0, b"").unwrap_err();
     assert!(
-        matches!(err, SegmentError::Unrepresentable { index: 1, .. }),
+        matches!(err, ExportError::Unrepresentable { index: 1, .. }),
         "{err}"
     );
+    assert!(err.to_string().contains("export.parquet"), "{err}");
     bad = rows[1].row.clone();
     bad.outcome = "";
-    assert!(w.push(&bad, 0, b"").is_err());
-    assert_eq!((w.len(), w.next()), (1, Some(1)));
-    push_all(&mut w, &rows[1..]);
-    let s = w.seal().unwrap().unwrap();
-    assert_eq!(segment::read(&s, None).unwrap(), rows);
-
-    let mut w = SegmentWriter::new(&tmp.path().join("other")).unwrap();
-    let mut huge = rows[0].row.clone();
+    assert!(matches!(
+        w.push(&bad, 0, b""),
+        Err(ExportError::Unrepresentable { index: 1, .. })
+    ));
+    let mut huge = rows[1].row.clone();
     huge.index = u64::MAX;
     assert!(matches!(
         w.push(&huge, 0, b""),
-        Err(SegmentError::Unrepresentable { .. })
+        Err(ExportError::Unrepresentable { .. })
     ));
-    assert!(w.is_empty());
-    assert_eq!(w.seal().unwrap(), None);
+    // The refused rows left nothing behind: the file holds exactly the accepted ones.
+    push_all(&mut w, &rows[1..]);
+    assert_eq!(w.finish().unwrap(), 3);
+    assert_eq!(export::read_file(&path, None).unwrap(), rows);
+
+    // An export whose only row was refused is a valid file with no rows.
+    let other = tmp.path().join("other.parquet");
+    let mut w = ExportWriter::create(&other, &[]).unwrap();
+    assert!(w.push(&huge, 0, b"").is_err());
+    assert_eq!(w.finish().unwrap(), 0);
+    assert!(export::read_file(&other, None).unwrap().is_empty());
 }
 
 #[test]
-fn list_ignores_tmp_and_rejects_overlaps_and_bad_names() {
+fn row_groups_are_bounded_checksummed_and_skipped_by_statistics() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    assert!(segment::list(&dir.join("absent")).unwrap().is_empty());
-    let rows = varied_rows(10..20);
-    let mut w = SegmentWriter::new(dir).unwrap();
-    push_all(&mut w, &rows);
-    let s = w.seal().unwrap().unwrap();
-    drop(w);
-
-    // Leftovers of an interrupted writer are ignored, then removed by the next writer.
-    fs::write(dir.join("seg-00000000000000000020.tmp"), b"half a file").unwrap();
-    fs::write(dir.join("notes.txt"), b"not a segment").unwrap();
-    assert_eq!(segment::list(dir).unwrap(), vec![s.clone()]);
-    SegmentWriter::new(dir).unwrap();
-    assert!(!dir.join("seg-00000000000000000020.tmp").exists());
-    assert!(dir.join("notes.txt").exists());
-
-    // Overlap.
-    let copy = dir.join(segment::file_name(15, 25));
-    fs::copy(&s.path, &copy).unwrap();
-    let err = segment::list(dir).unwrap_err();
-    assert!(matches!(err, SegmentError::Overlap { .. }), "{err}");
-    assert!(
-        err.to_string()
-            .contains("seg-00000000000000000015-00000000000000000025.parquet")
-    );
-    fs::remove_file(&copy).unwrap();
-
-    // Names that look like segments but are not.
-    for bad in ["seg-1-2.parquet", &segment::file_name(30, 29)] {
-        fs::write(dir.join(bad), b"").unwrap();
-        let err = segment::list(dir).unwrap_err();
-        assert!(matches!(err, SegmentError::Damaged { .. }), "{err}");
-        fs::remove_file(dir.join(bad)).unwrap();
-    }
-
-    // A segment whose contents do not match its name.
-    let renamed = dir.join(segment::file_name(100, 109));
-    fs::rename(&s.path, &renamed).unwrap();
-    let listed = segment::list(dir).unwrap();
-    let err = segment::read(&listed[0], None).unwrap_err();
-    assert!(matches!(err, SegmentError::Damaged { .. }), "{err}");
-    assert!(segment::read(&listed[0], Some(&[105])).is_err());
-}
-
-#[test]
-fn row_groups_are_bounded_and_skipped_by_statistics() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let n = segment::ROW_GROUP_ROWS as u64 * 2 + 1000;
-    let mut w = SegmentWriter::new(dir).unwrap();
+    let path = tmp.path().join("export.parquet");
+    let n = export::ROW_GROUP_ROWS as u64 * 2 + 1000;
+    let mut w = ExportWriter::create(&path, &[]).unwrap();
     let mut rng = Rng(1);
     let mut expected = Vec::new();
     for i in 0..n {
@@ -344,63 +249,75 @@ fn row_groups_are_bounded_and_skipped_by_statistics() {
         }
     }
     // Full row groups went to the temporary file already.
-    let tmp_file = dir.join("seg-00000000000000000000.tmp");
-    assert!(fs::metadata(&tmp_file).unwrap().len() > 1000);
-    let s = w.seal().unwrap().unwrap();
-    assert!(!tmp_file.exists());
+    let during = names(tmp.path());
+    assert_eq!(during.len(), 1);
+    assert!(fs::metadata(tmp.path().join(&during[0])).unwrap().len() > 1000);
+    assert_eq!(w.finish().unwrap(), n);
+    assert_eq!(names(tmp.path()), ["export.parquet"]);
 
-    let reader = parquet::file::serialized_reader::SerializedFileReader::new(
-        fs::File::open(&s.path).unwrap(),
-    )
-    .unwrap();
-    use parquet::file::reader::FileReader;
-    let md = reader.metadata();
-    assert_eq!(md.num_row_groups(), 3);
-    assert_eq!(md.row_group(0).num_rows(), segment::ROW_GROUP_ROWS as i64);
+    let groups = row_groups(&path);
+    assert_eq!(groups.len(), 3);
+    assert_eq!(groups[0].num_rows(), export::ROW_GROUP_ROWS as i64);
+    // One checksum per row group.
+    let crcs = &key_values(&path)[export::CRC_KEY];
+    assert_eq!(crcs.split(',').count(), 3, "{crcs}");
 
     let wanted: Vec<u64> = expected.iter().map(|r| r.row.index).collect();
-    assert_eq!(segment::read(&s, Some(&wanted)).unwrap(), expected);
-    assert_eq!(segment::read(&s, None).unwrap().len() as u64, n);
+    assert_eq!(export::read_file(&path, Some(&wanted)).unwrap(), expected);
+    assert_eq!(export::read_file(&path, None).unwrap().len() as u64, n);
 
     // Wreck the first row group's raw column: indices of the last row group still read, which
-    // shows the first group was skipped by its statistics; reading it is an error.
-    let raw = md.row_group(0).columns().last().unwrap();
+    // shows the first group was skipped by its statistics; reading it fails its checksum.
+    let raw = groups[0].columns().last().unwrap();
     let (start, len) = raw.byte_range();
-    let mut bytes = fs::read(&s.path).unwrap();
+    let mut bytes = fs::read(&path).unwrap();
     for b in &mut bytes[start as usize + 100..(start + len) as usize - 100] {
         *b = 0x55;
     }
-    fs::write(&s.path, &bytes).unwrap();
+    fs::write(&path, &bytes).unwrap();
     let tail = [n - 2, n - 1];
-    assert_eq!(segment::read(&s, Some(&tail)).unwrap().len(), 2);
-    assert!(segment::read(&s, Some(&[5])).is_err());
-    assert!(segment::read(&s, None).is_err());
+    assert_eq!(export::read_file(&path, Some(&tail)).unwrap().len(), 2);
+    let err = export::read_file(&path, Some(&[5])).unwrap_err();
+    assert!(
+        matches!(err, ExportError::Damaged { .. }) && err.to_string().contains("checksum"),
+        "{err}"
+    );
+    assert!(export::read_file(&path, None).is_err());
 }
 
 #[test]
-fn damaged_segments_are_errors_not_panics() {
+fn large_raw_records_close_row_groups_early() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
+    let path = tmp.path().join("export.parquet");
+    let mut rows = varied_rows(0..40);
+    for (i, r) in rows.iter_mut().enumerate() {
+        r.raw = vec![b'a' + (i % 26) as u8; 1 << 20];
+    }
+    assert_eq!(export::write_parquet(&path, &rows, &[]).unwrap(), 40);
+    // A row group closes at about 16 MiB of values: 1 MiB records go 16 to a group.
+    let groups: Vec<i64> = row_groups(&path).iter().map(|g| g.num_rows()).collect();
+    assert_eq!(groups, [16, 16, 8]);
+    assert_eq!(export::read_file(&path, None).unwrap(), rows);
+}
+
+#[test]
+fn damaged_exports_are_errors_not_panics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("export.parquet");
     let rows = varied_rows(0..400);
-    let mut w = SegmentWriter::new(dir).unwrap();
-    push_all(&mut w, &rows);
-    let s = w.seal().unwrap().unwrap();
-    drop(w);
-    let good = fs::read(&s.path).unwrap();
+    export::write_parquet(&path, &rows, &[]).unwrap();
+    let good = fs::read(&path).unwrap();
 
     // Truncated at many lengths.
     for len in [0, 3, 4, 8, good.len() / 2, good.len() - 9, good.len() - 1] {
-        fs::write(&s.path, &good[..len]).unwrap();
-        let listed = segment::list(dir).unwrap();
-        let err = segment::read(&listed[0], None).unwrap_err();
-        assert!(
-            err.to_string().contains(&*s.path.to_string_lossy()),
-            "{err}"
-        );
+        fs::write(&path, &good[..len]).unwrap();
+        let err = export::read_file(&path, None).unwrap_err();
+        assert!(err.to_string().contains(&*path.to_string_lossy()), "{err}");
     }
 
     // One byte flipped at a time, across the whole file: an error or, where the byte does not
     // matter (padding, statistics), the rows exactly; never a panic escaping, never other rows.
+    let wanted = [1, 200, 399];
     let mut errors = 0;
     let mut step = (good.len() / 600).max(1);
     if step.is_multiple_of(2) {
@@ -409,12 +326,18 @@ fn damaged_segments_are_errors_not_panics() {
     for at in (0..good.len()).step_by(step) {
         let mut bad = good.clone();
         bad[at] ^= 0x5a;
-        fs::write(&s.path, &bad).unwrap();
-        match segment::read(&s, None) {
+        fs::write(&path, &bad).unwrap();
+        match export::read_file(&path, None) {
             Ok(back) => assert_eq!(back, rows, "flipped byte {at} changed the rows silently"),
             Err(_) => errors += 1,
         }
-        let _ = segment::read(&s, Some(&[1, 200, 399]));
+        if let Ok(some) = export::read_file(&path, Some(&wanted)) {
+            let expected: Vec<_> = wanted.iter().map(|&i| rows[i as usize].clone()).collect();
+            assert_eq!(
+                some, expected,
+                "flipped byte {at} changed the rows silently"
+            );
+        }
     }
     println!(
         "{errors} of {} flipped files were errors",
@@ -436,12 +359,12 @@ fn export_round_trip_with_metadata() {
         ("acta.query".to_owned(), "action:GetObject".to_owned()),
     ];
     assert_eq!(
-        segment::write_parquet(&path, &rows, &md).unwrap(),
+        export::write_parquet(&path, &rows, &md).unwrap(),
         rows.len() as u64
     );
-    assert_eq!(segment::read_file(&path, None).unwrap(), rows);
+    assert_eq!(export::read_file(&path, None).unwrap(), rows);
     assert_eq!(
-        segment::read_file(&path, Some(&[49, 1, 2]))
+        export::read_file(&path, Some(&[49, 1, 2]))
             .unwrap()
             .iter()
             .map(|r| r.row.index)
@@ -458,8 +381,8 @@ fn export_round_trip_with_metadata() {
         Some("action:GetObject")
     );
     assert_eq!(
-        kv.get(segment::SCHEMA_VERSION_KEY).map(String::as_str),
-        Some(segment::SCHEMA_VERSION)
+        kv.get(export::SCHEMA_VERSION_KEY).map(String::as_str),
+        Some(export::SCHEMA_VERSION)
     );
     // Only the file is left.
     assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
@@ -472,8 +395,8 @@ fn export_round_trip_with_metadata() {
     assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
 
     // An empty export is a valid file with no rows.
-    segment::write_parquet(&other, Vec::<StoredRow>::new(), &[]).unwrap();
-    assert!(segment::read_file(&other, None).unwrap().is_empty());
+    export::write_parquet(&other, Vec::<StoredRow>::new(), &[]).unwrap();
+    assert!(export::read_file(&other, None).unwrap().is_empty());
 }
 
 fn key_values(path: &Path) -> BTreeMap<String, String> {
@@ -580,35 +503,37 @@ fn cloudtrail(index: u64, rng: &mut Rng) -> StoredRow {
 fn size_and_speed_of_cloudtrail_like_rows() {
     const N: u64 = 100_000;
     let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("export.parquet");
     let mut rng = Rng(42);
     let rows: Vec<StoredRow> = (0..N).map(|i| cloudtrail(i, &mut rng)).collect();
     let raw_bytes: usize = rows.iter().map(|r| r.raw.len()).sum();
 
     let start = Instant::now();
-    let mut w = SegmentWriter::new(tmp.path()).unwrap();
+    let mut w = ExportWriter::create(&path, &[]).unwrap();
     push_all(&mut w, &rows);
-    let s: SealedSegment = w.seal().unwrap().unwrap();
+    assert_eq!(w.finish().unwrap(), N);
     let write = start.elapsed();
+    let bytes = fs::metadata(&path).unwrap().len();
 
     let start = Instant::now();
-    let back = segment::read(&s, None).unwrap();
+    let back = export::read_file(&path, None).unwrap();
     let read = start.elapsed();
     assert_eq!(back.len() as u64, N);
     assert!(back == rows);
 
     let wanted: Vec<u64> = (0..N).step_by(9_973).collect();
     let start = Instant::now();
-    let some = segment::read(&s, Some(&wanted)).unwrap();
+    let some = export::read_file(&path, Some(&wanted)).unwrap();
     let read_some = start.elapsed();
-    assert_eq!(some.len(), wanted.len());
+    assert_eq!(some.iter().map(|r| r.row.index).collect::<Vec<_>>(), wanted);
 
     println!(
-        "{N} CloudTrail-like rows, raw {:.0} B/row: segment {} bytes = {:.1} B/row ({:.1}% of raw); \
+        "{N} CloudTrail-like rows, raw {:.0} B/row: export {} bytes = {:.1} B/row ({:.1}% of raw); \
          write {:.2?} ({:.0} rows/s), read all {:.2?} ({:.0} rows/s), read {} scattered rows {:.2?}",
         raw_bytes as f64 / N as f64,
-        s.bytes,
-        s.bytes as f64 / N as f64,
-        100.0 * s.bytes as f64 / raw_bytes as f64,
+        bytes,
+        bytes as f64 / N as f64,
+        100.0 * bytes as f64 / raw_bytes as f64,
         write,
         N as f64 / write.as_secs_f64(),
         read,
@@ -617,23 +542,18 @@ fn size_and_speed_of_cloudtrail_like_rows() {
         read_some,
     );
     assert!(
-        s.bytes < raw_bytes as u64,
-        "a segment is larger than its raw records"
+        bytes < raw_bytes as u64,
+        "an export is larger than its raw records"
     );
 
     // Where the bytes go, per column.
-    use parquet::file::reader::FileReader;
-    let reader = parquet::file::serialized_reader::SerializedFileReader::new(
-        fs::File::open(&s.path).unwrap(),
-    )
-    .unwrap();
-    let md = reader.metadata();
     let mut per_column: BTreeMap<String, i64> = BTreeMap::new();
-    for g in md.row_groups() {
+    for g in row_groups(&path) {
         for c in g.columns() {
             *per_column.entry(c.column_path().string()).or_default() += c.compressed_size();
         }
     }
+
     let mut per_column: Vec<_> = per_column.into_iter().collect();
     per_column.sort_by_key(|(_, b)| -b);
     let shown: Vec<String> = per_column
@@ -686,7 +606,7 @@ print(json.dumps(out))
 "#;
 
 #[test]
-fn independent_engines_read_segments_and_exports() {
+fn independent_engines_read_exports() {
     let python = python();
     let probe = Command::new(&python)
         .args(["-c", "import duckdb, pyarrow"])
@@ -703,12 +623,11 @@ fn independent_engines_read_segments_and_exports() {
     );
 
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("segments");
+    // All rows in ledger order, without metadata; and a subset in reverse order, with it.
     let rows = varied_rows(0..500);
-    let mut w = SegmentWriter::new(&dir).unwrap();
-    push_all(&mut w, &rows);
-    let seg = w.seal().unwrap().unwrap();
-    let export = tmp.path().join("export.parquet");
+    let all = tmp.path().join("all.parquet");
+    export::write_parquet(&all, &rows, &[]).unwrap();
+    let subset = tmp.path().join("subset.parquet");
     let exported: Vec<&StoredRow> = rows
         .iter()
         .filter(|r| r.row.action.is_some())
@@ -719,14 +638,14 @@ fn independent_engines_read_segments_and_exports() {
         ("acta.checkpoint.root".to_owned(), "q83vEjRWeJA=".to_owned()),
         ("acta.query".to_owned(), "action:* | ünïcode".to_owned()),
     ];
-    segment::write_parquet(&export, exported.iter().copied(), &md).unwrap();
+    export::write_parquet(&subset, exported.iter().copied(), &md).unwrap();
 
     let script = tmp.path().join("engines.py");
     fs::write(&script, ENGINES_PY).unwrap();
     let run = Command::new(&python)
         .arg(&script)
-        .arg(&seg.path)
-        .arg(&export)
+        .arg(&all)
+        .arg(&subset)
         .output()
         .unwrap();
     assert!(
@@ -738,8 +657,8 @@ fn independent_engines_read_segments_and_exports() {
     println!("engines: {}", out["versions"]);
 
     for (path, rows, md) in [
-        (&seg.path, rows.iter().collect::<Vec<_>>(), &[][..]),
-        (&export, exported, &md[..]),
+        (&all, rows.iter().collect::<Vec<_>>(), &[][..]),
+        (&subset, exported, &md[..]),
     ] {
         let r = &out["files"][path.to_str().unwrap()];
         let what = path.display();
@@ -806,7 +725,7 @@ fn independent_engines_read_segments_and_exports() {
         }
 
         let meta = &r["metadata"];
-        assert_eq!(meta[segment::SCHEMA_VERSION_KEY], segment::SCHEMA_VERSION);
+        assert_eq!(meta[export::SCHEMA_VERSION_KEY], export::SCHEMA_VERSION);
         for (k, v) in md {
             assert_eq!(meta[k], *v, "{what} metadata {k}");
         }
