@@ -187,9 +187,17 @@ fn serve_stores_searches_and_guards_the_trail() {
     assert!(!cli.is_empty());
     let auditor = create_token(data, "auditor");
     let ingest = create_token(data, "ingest");
+    let reader = create_token(data, "auditor");
 
     let server = Server::start(data);
     let base = server.base.clone();
+    // Tokens made while the server runs work at once; this one expires in a second.
+    let o = acta(
+        data,
+        &["token", "create", "--role", "admin", "--expires", "1s"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let expired = String::from_utf8(o.stdout).unwrap().trim().to_owned();
 
     let (status, health) = get(&base, "/healthz", None);
     assert_eq!(status, 200);
@@ -286,7 +294,7 @@ fn serve_stores_searches_and_guards_the_trail() {
     // Tokens: admins list them (never the secret); others may not.
     let (status, tokens) = get(&base, "/api/v1/tokens", Some(ADMIN));
     assert_eq!(status, 200);
-    assert_eq!(tokens["tokens"].as_array().unwrap().len(), 3, "{tokens}");
+    assert_eq!(tokens["tokens"].as_array().unwrap().len(), 5, "{tokens}");
     assert!(!tokens.to_string().contains(&auditor[18..]));
     assert_eq!(get(&base, "/api/v1/tokens", Some(&auditor)).0, 403);
     // A revoked token stops working at once.
@@ -319,6 +327,51 @@ fn serve_stores_searches_and_guards_the_trail() {
         let (status, body) = get_bytes(&base, bad, Some(ADMIN));
         assert!(status == 404 || status == 400, "{bad}: {status}");
         assert!(!String::from_utf8_lossy(&body).contains("sha256"), "{bad}");
+    }
+
+    // Every /api route × every kind of caller.
+    let (_keep, pause) = mpsc::channel::<()>();
+    let _ = pause.recv_timeout(Duration::from_millis(1100));
+    let record = br#"{"eventVersion":"1.08","eventTime":"2024-01-01T00:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"us-east-1","userIdentity":{"type":"IAMUser","userName":"matrix"}}"#;
+    let callers: [(&str, Option<&str>); 6] = [
+        ("no token", None),
+        (
+            "bad token",
+            Some("acta_ffffffffffff_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
+        ),
+        ("expired", Some(expired.as_str())),
+        ("ingest", Some(ingest.as_str())),
+        ("auditor", Some(reader.as_str())),
+        ("admin", Some(ADMIN)),
+    ];
+    // Expected status per caller, in the order above.
+    let routes: [(&str, &str, [u16; 6]); 4] = [
+        (
+            "GET",
+            "/api/v1/search?q=outcome:failure",
+            [401, 401, 401, 403, 200, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/stats?by=action",
+            [401, 401, 401, 403, 200, 200],
+        ),
+        (
+            "POST",
+            "/api/v1/ingest?source=matrix",
+            [401, 401, 401, 200, 403, 200],
+        ),
+        ("GET", "/api/v1/tokens", [401, 401, 401, 403, 403, 200]),
+    ];
+    for (method, path, want) in routes {
+        for ((who, token), want) in callers.iter().zip(want) {
+            let (status, body) = if method == "GET" {
+                get(&base, path, *token)
+            } else {
+                post(&base, path, *token, record)
+            };
+            assert_eq!(status, want, "{method} {path} as {who}: {body}");
+        }
     }
 
     let (clean, said) = server.stop();
