@@ -561,12 +561,12 @@ impl Index {
     }
 
     /// Calls `f` with each part holding matches and the matching rows, in ledger order.
-    fn each_part(
+    fn each_part<'p>(
         &self,
-        parts: &[Arc<Part>],
+        parts: &'p [Arc<Part>],
         query: &Query,
         range: TimeRange,
-        mut f: impl FnMut(usize, &Part, &Bits) -> Result<(), IndexError>,
+        mut f: impl FnMut(usize, &'p Part, &Bits) -> Result<(), IndexError>,
     ) -> Result<(), IndexError> {
         let lo = range.since.unwrap_or(i64::MIN);
         let hi = range.until.unwrap_or(i64::MAX);
@@ -797,15 +797,16 @@ impl Index {
         interval_ms: Option<i64>,
     ) -> Result<Vec<StatRow>, IndexError> {
         let interval = interval_ms.filter(|i| *i > 0);
-        let mut all: HashMap<(Vec<Option<String>>, Option<i64>), u64> = HashMap::new();
-        self.each_part(&self.snapshot(), query, range, |_, part, bits| {
+        let parts = self.snapshot();
+        // Values borrowed from the parts' dictionaries while counting; owned once, at the end.
+        let mut all: HashMap<(Vec<Option<&str>>, Option<i64>), u64> = HashMap::new();
+        let mut single: HashMap<Option<&str>, u64> = HashMap::new();
+        self.each_part(&parts, query, range, |_, part, bits| {
             let cols = by
                 .iter()
                 .map(|f| Ok((part.col_ids(f.col())?, part.col_dict(f.col())?)))
                 .collect::<Result<Vec<_>, IndexError>>()?;
-            let name = |c: usize, id: u32| -> Option<String> {
-                cols.get(c).and_then(|(_, d)| d.get(id)).map(str::to_owned)
-            };
+            let name = |c: usize, id: u32| cols.get(c).and_then(|(_, d)| d.get(id));
             if let ([(ids, dict)], None) = (cols.as_slice(), interval) {
                 // One field, no interval: counts by dictionary id (the last slot: no value).
                 let none = dict.len();
@@ -819,7 +820,7 @@ impl Index {
                 }
                 for (id, count) in dense.into_iter().enumerate().filter(|(_, c)| *c > 0) {
                     let value = if id == none { None } else { name(0, id as u32) };
-                    *all.entry((vec![value], None)).or_insert(0) += count;
+                    *single.entry(value).or_insert(0) += count;
                 }
                 return Ok(());
             }
@@ -861,13 +862,19 @@ impl Index {
             }
             Ok(())
         })?;
+        let owned = |v: Option<&str>| v.map(str::to_owned);
         let mut rows: Vec<StatRow> = all
             .into_iter()
             .map(|((values, bucket), count)| StatRow {
-                values,
+                values: values.into_iter().map(owned).collect(),
                 bucket,
                 count,
             })
+            .chain(single.into_iter().map(|(value, count)| StatRow {
+                values: vec![owned(value)],
+                bucket: None,
+                count,
+            }))
             .collect();
         rows.sort_by(|a, b| {
             b.count
