@@ -531,7 +531,17 @@ impl Index {
                 .iter()
                 .map(|l| match old.iter().find(|p| p.path() == l.path) {
                     Some(p) => Ok(Arc::clone(p)),
-                    None => Part::open(&l.path).map(Arc::new),
+                    None => {
+                        let p = Part::open(&l.path)?;
+                        // The header must say what the name says.
+                        if p.first != l.first || u64::from(p.rows) != l.last - l.first + 1 {
+                            return Err(IndexError::Invalid {
+                                path: l.path.clone(),
+                                message: "its header disagrees with its name; `acta reindex` rebuilds the index".into(),
+                            });
+                        }
+                        Ok(Arc::new(p))
+                    }
                 })
                 .collect();
             match opened {

@@ -50,6 +50,8 @@ use acta_ledger::{Appender, AppenderOptions, SourceName};
 
 /// Most results one search returns.
 const MAX_LIMIT: usize = 10_000;
+/// Deepest result a search pages to (offset + limit).
+const MAX_DEPTH: usize = 100_000;
 /// Largest ingest request body.
 const MAX_BODY: usize = 64 << 20;
 /// Ingest requests waiting for the writer thread at most; more are refused with 503.
@@ -63,14 +65,18 @@ struct IngestJob {
     reply: tokio::sync::oneshot::Sender<Result<Value, String>>,
 }
 
+/// Modification time, inode and length of the token file when it was read.
+type FileStamp = (SystemTime, u64, u64);
+
 struct AppState {
-    ledger_dir: PathBuf,
     log_dir: PathBuf,
     tokens_path: PathBuf,
     /// The tokens and the modification time of the file they were read from.
-    tokens: Mutex<(Option<SystemTime>, Tokens)>,
+    tokens: Mutex<(Option<FileStamp>, Tokens)>,
     index: Index,
     ingest: std::sync::mpsc::SyncSender<IngestJob>,
+    /// False once the writer thread has stopped (it says why on standard error).
+    writer_ok: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// An API error: status, machine code and message.
@@ -112,9 +118,11 @@ impl AppState {
             .tokens
             .lock()
             .map_err(|_| internal("token store poisoned"))?;
-        let modified = std::fs::metadata(&self.tokens_path)
-            .and_then(|m| m.modified())
-            .ok();
+        // Saving replaces the file (a new inode), so a change within one clock tick is seen too.
+        let modified = std::fs::metadata(&self.tokens_path).ok().and_then(|m| {
+            use std::os::unix::fs::MetadataExt as _;
+            Some((m.modified().ok()?, m.ino(), m.len()))
+        });
         if modified != guard.0 {
             *guard = (modified, Tokens::load(&self.tokens_path).map_err(internal)?);
         }
@@ -196,6 +204,11 @@ async fn search(
     st.authorize(&headers, Action::Read)?;
     let (query, range) = asked(&p.q, p.since.as_deref(), p.until.as_deref())?;
     let limit = p.limit.unwrap_or(100).min(MAX_LIMIT);
+    if p.offset.saturating_add(limit) > MAX_DEPTH {
+        return Err(bad_request(format!(
+            "offset + limit may be at most {MAX_DEPTH}: narrow the query or the time range"
+        )));
+    }
     let st2 = Arc::clone(&st);
     tokio::task::spawn_blocking(move || {
         st2.index.reload()?;
@@ -276,9 +289,20 @@ async fn ingest(
     State(st): State<Arc<AppState>>,
     headers: HeaderMap,
     UrlQuery(p): UrlQuery<IngestParams>,
-    body: axum::body::Bytes,
+    request: axum::extract::Request,
 ) -> Result<axum::Json<Value>, ApiError> {
+    // The token is checked before a byte of the body is read: no one without one can make the
+    // server buffer a body.
     st.authorize(&headers, Action::Write)?;
+    let body = axum::body::to_bytes(request.into_body(), MAX_BODY)
+        .await
+        .map_err(|e| {
+            ApiError(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("the body could not be read whole (at most {MAX_BODY} bytes): {e}"),
+            )
+        })?;
     let source = p
         .source
         .as_deref()
@@ -305,7 +329,7 @@ async fn ingest(
     let job = IngestJob {
         source,
         format,
-        body: body.to_vec(),
+        body: Vec::from(body),
         reply,
     };
     st.ingest.try_send(job).map_err(|e| match e {
@@ -355,11 +379,31 @@ fn writer(
     data: DataDir,
     jobs: std::sync::mpsc::Receiver<IngestJob>,
     ready: std::sync::mpsc::SyncSender<Result<(), String>>,
+    ok: Arc<std::sync::atomic::AtomicBool>,
+) -> Result<()> {
+    let result = write_jobs(&data, jobs, ready);
+    ok.store(false, std::sync::atomic::Ordering::Relaxed);
+    if let Err(e) = &result {
+        eprintln!("acta: the ledger writer stopped: {e:#}; ingest is refused until a restart");
+    }
+    result
+}
+
+fn write_jobs(
+    data: &DataDir,
+    jobs: std::sync::mpsc::Receiver<IngestJob>,
+    ready: std::sync::mpsc::SyncSender<Result<(), String>>,
 ) -> Result<()> {
     let registry = Arc::new(Registry::standard());
     let opened = data.open_ledger().and_then(|ledger| {
-        let store = Store::open(data.root(), None)?;
+        let mut store = Store::open(data.root(), None)?;
         let appender = Appender::start(ledger, AppenderOptions::default())?;
+        // Entries stored since the index was last brought up to date.
+        store.catch_up(
+            &data.ledger_dir(),
+            &registry,
+            &indicatif::ProgressBar::hidden(),
+        )?;
         Ok((store, appender))
     });
     let (mut store, appender) = match opened {
@@ -420,11 +464,15 @@ fn writer(
                 })
             })
             .map_err(|e| format!("{e:#}"));
-        let failed = answer.is_err();
-        let _ = job.reply.send(answer);
-        if failed {
-            break;
+        if let Err(e) = &answer {
+            // The ledger or the index failed: nothing more is stored until a restart, which
+            // recovers the ledger and indexes what it lacks.
+            let _ = job.reply.send(Err(e.clone()));
+            appender.close()?;
+            store.close()?;
+            anyhow::bail!("{e}");
         }
+        let _ = job.reply.send(answer);
         store.commit_if_due()?;
     }
     appender.close()?;
@@ -433,10 +481,19 @@ fn writer(
 }
 
 async fn healthz(State(st): State<Arc<AppState>>) -> Response {
-    let entries = acta_ledger::read::Entries::open(&st.ledger_dir)
-        .map(|e| e.len())
-        .unwrap_or(0);
-    axum::Json(json!({"status": "ok", "entries": entries})).into_response()
+    // The size line of the latest checkpoint (origin, size, root hash, signatures): one small
+    // file, never the ledger itself.
+    let size = std::fs::read_to_string(st.log_dir.join("checkpoint"))
+        .ok()
+        .and_then(|t| t.lines().nth(1).and_then(|l| l.parse::<u64>().ok()));
+    if !st.writer_ok.load(std::sync::atomic::Ordering::Relaxed) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"status": "writer stopped", "entries": size})),
+        )
+            .into_response();
+    }
+    axum::Json(json!({"status": "ok", "entries": size})).into_response()
 }
 
 fn static_file(path: PathBuf, content_type: &'static str) -> Result<Response, ApiError> {
@@ -536,21 +593,23 @@ pub fn run(data: &DataDir, args: ServeArgs) -> Result<ExitCode> {
     let (jobs, queue) = std::sync::mpsc::sync_channel(INGEST_QUEUE);
     let (ready_tx, ready) = std::sync::mpsc::sync_channel(1);
     let writer_data = DataDir::new(data.root());
+    let writer_ok = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let ok = Arc::clone(&writer_ok);
     let writer_thread = std::thread::Builder::new()
         .name("acta-writer".into())
-        .spawn(move || writer(writer_data, queue, ready_tx))
+        .spawn(move || writer(writer_data, queue, ready_tx, ok))
         .context("cannot start the ledger writer")?;
     ready
         .recv()
         .map_err(|_| anyhow!("the ledger writer stopped"))?
         .map_err(|e| anyhow!("{e}"))?;
     let state = Arc::new(AppState {
-        ledger_dir: data.ledger_dir(),
         log_dir: data.ledger_dir().join("log"),
         tokens: Mutex::new((None, tokens)),
         tokens_path,
         index,
         ingest: jobs,
+        writer_ok,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -236,6 +236,29 @@ fn serve_stores_searches_and_guards_the_trail() {
     assert_eq!(stats["rows"][0]["count"].as_u64().unwrap(), stored);
     let (status, _) = get(&base, "/api/v1/stats?by=nonsense", Some(&auditor));
     assert_eq!(status, 400);
+    let (status, deep) = get(
+        &base,
+        "/api/v1/search?offset=18446744073709551615",
+        Some(&auditor),
+    );
+    assert_eq!(status, 400, "{deep}");
+    // Without a token, a body is refused before it is read.
+    // (The server may answer 401 and close while the client is still sending.)
+    match agent()
+        .post(format!("{base}/api/v1/ingest"))
+        .send(&vec![b'{'; 8 << 20][..])
+    {
+        Ok(r) => assert_eq!(r.status().as_u16(), 401),
+        Err(ureq::Error::Io(e)) => assert!(
+            matches!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            ),
+            "{e}"
+        ),
+        Err(e) => panic!("{e}"),
+    }
+    assert_eq!(get(&base, "/healthz", None).0, 200);
     let (status, bad) = get(&base, "/api/v1/search?q=actor%3A%28", Some(&auditor));
     assert_eq!(status, 400);
     assert!(
