@@ -743,14 +743,32 @@ impl Index {
         limit: usize,
         offset: usize,
     ) -> Result<Vec<Hit>, IndexError> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let keep = limit.saturating_add(offset);
+        self.page(query, range, limit, offset).map(|(_, hits)| hits)
+    }
+
+    /// How many events match, and a page of them as [`Index::search`] gives it, both from the
+    /// same parts (a reload in between cannot make them disagree).
+    pub fn page(
+        &self,
+        query: &Query,
+        range: TimeRange,
+        limit: usize,
+        offset: usize,
+    ) -> Result<(u64, Vec<Hit>), IndexError> {
+        let keep = if limit == 0 {
+            0
+        } else {
+            limit.saturating_add(offset)
+        };
         let parts = self.snapshot();
+        let mut total = 0u64;
         // The `keep` largest (time, index) keys, smallest on top.
         let mut heap: BinaryHeap<std::cmp::Reverse<(i64, u64, usize, u32)>> = BinaryHeap::new();
         self.each_part(&parts, query, range, |p, part, bits| {
+            total += bits.count();
+            if keep == 0 {
+                return Ok(());
+            }
             let time = part.time()?;
             for r in bits.rows() {
                 let key = (
@@ -770,11 +788,13 @@ impl Index {
         })?;
         let mut top: Vec<(i64, u64, usize, u32)> = heap.into_iter().map(|r| r.0).collect();
         top.sort_unstable_by(|a, b| b.cmp(a));
-        top.into_iter()
+        let hits = top
+            .into_iter()
             .skip(offset)
             .take(limit)
             .filter_map(|(_, _, p, r)| parts.get(p).map(|part| hit(part, r)))
-            .collect()
+            .collect::<Result<Vec<Hit>, IndexError>>()?;
+        Ok((total, hits))
     }
 
     /// How many events match.

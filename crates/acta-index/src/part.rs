@@ -135,9 +135,11 @@ fn cut(s: &str, max: usize) -> &str {
 }
 
 /// The lowercased form dictionaries are sorted and looked up by.
+/// Character by character, as the query language compares values (`str::to_lowercase` would
+/// treat a word-final Σ differently).
 pub(crate) fn lower(s: &str) -> std::borrow::Cow<'_, str> {
     if s.bytes().any(|b| b.is_ascii_uppercase() || b >= 0x80) {
-        std::borrow::Cow::Owned(s.to_lowercase())
+        std::borrow::Cow::Owned(s.chars().flat_map(char::to_lowercase).collect())
     } else {
         std::borrow::Cow::Borrowed(s)
     }
@@ -154,7 +156,7 @@ pub(crate) fn ip_bits(ip: IpAddr) -> u128 {
 /// The hash dictionaries are looked up by on disk: CRC-32C of the lowercased value.
 pub(crate) fn key_hash(s: &str) -> u32 {
     if !s.is_ascii() {
-        return crc32c::crc32c(s.to_lowercase().as_bytes());
+        return crc32c::crc32c(lower(s).as_bytes());
     }
     let mut crc = 0;
     let mut buf = [0u8; 64];
@@ -1023,6 +1025,20 @@ mod tests {
         let (chain, other) = list(dir.path()).unwrap();
         assert_eq!(chain.len(), 1, "the merged part covers both");
         assert_eq!(other.len(), 2, "the two merged parts are left to remove");
+    }
+
+    #[test]
+    fn lookups_ignore_case_as_the_query_language_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = Builder::new(0);
+        b.push(&row(0, "ΟΔΟΣ", &["Ärger"], "1.2.3.4"), None);
+        let p = Part::open(&b.seal().write(dir.path()).unwrap()).unwrap();
+        let d = p.multi_dict(Multi::ActorId).unwrap();
+        // What acta-query's matcher calls equal: each character lowercased on its own.
+        assert_eq!(d.equal("οδοσ").len(), 1);
+        assert!(acta_query::Value::Exact("οδοσ".into()).matches("ΟΔΟΣ"));
+        let r = p.multi_dict(Multi::ResourceId).unwrap();
+        assert_eq!(r.equal("ärger").len(), 1);
     }
 
     #[test]

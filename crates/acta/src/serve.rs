@@ -212,8 +212,7 @@ async fn search(
     let st2 = Arc::clone(&st);
     tokio::task::spawn_blocking(move || {
         st2.index.reload()?;
-        let total = st2.index.count(&query, range)?;
-        let hits = st2.index.search(&query, range, limit, p.offset)?;
+        let (total, hits) = st2.index.page(&query, range, limit, p.offset)?;
         Ok::<_, acta_index::IndexError>(json!({
             "total": total,
             "offset": p.offset,

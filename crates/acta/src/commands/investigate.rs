@@ -196,8 +196,7 @@ fn print_hits(hits: &[Hit], form: Form, out: &mut dyn Write) -> Result<()> {
 pub fn search(data: &DataDir, args: SearchArgs) -> Result<ExitCode> {
     let a = asked(&args.query.join(" "), &args.inv.bounds)?;
     let index = open(data)?;
-    let total = index.count(&a.query, a.range)?;
-    let hits = index.search(&a.query, a.range, args.inv.limit, args.offset)?;
+    let (total, hits) = index.page(&a.query, a.range, args.inv.limit, args.offset)?;
     let mut out = std::io::stdout().lock();
     print_hits(&hits, args.inv.output, &mut out)?;
     if args.inv.output == Form::Table {
