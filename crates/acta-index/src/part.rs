@@ -761,61 +761,55 @@ impl Part {
         Ok(buf)
     }
 
-    fn bytes(&self, s: usize) -> Result<&[u8], IndexError> {
-        let slot = self.bytes.get(s).ok_or_else(|| IndexError::Invalid {
+    /// Section `s`, read and decoded into `slot` on first use, then kept.
+    fn cached<'a, T>(
+        &self,
+        slot: Option<&'a OnceLock<T>>,
+        s: usize,
+        decode: impl FnOnce(Vec<u8>) -> T,
+    ) -> Result<&'a T, IndexError> {
+        let slot = slot.ok_or_else(|| IndexError::Invalid {
             path: self.path.clone(),
             message: format!("no section {s}"),
         })?;
         if let Some(v) = slot.get() {
             return Ok(v);
         }
-        let v = self.read(s)?;
+        let v = decode(self.read(s)?);
         Ok(slot.get_or_init(|| v))
+    }
+
+    fn bytes(&self, s: usize) -> Result<&[u8], IndexError> {
+        self.cached(self.bytes.get(s), s, |raw| raw)
+            .map(Vec::as_slice)
     }
 
     fn u32s(&self, s: usize) -> Result<&[u32], IndexError> {
-        let slot = self.u32s.get(s).ok_or_else(|| IndexError::Invalid {
-            path: self.path.clone(),
-            message: format!("no section {s}"),
-        })?;
-        if let Some(v) = slot.get() {
-            return Ok(v);
-        }
-        let raw = self.read(s)?;
-        let v: Vec<u32> = raw
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
-        Ok(slot.get_or_init(|| v))
+        self.cached(self.u32s.get(s), s, |raw| {
+            raw.chunks_exact(4)
+                .filter_map(|c| c.try_into().ok().map(u32::from_le_bytes))
+                .collect()
+        })
+        .map(Vec::as_slice)
     }
 
     fn u64s(&self, s: usize) -> Result<&[u64], IndexError> {
-        let slot = self.u64s.get(s).ok_or_else(|| IndexError::Invalid {
-            path: self.path.clone(),
-            message: format!("no section {s}"),
-        })?;
-        if let Some(v) = slot.get() {
-            return Ok(v);
-        }
-        let raw = self.read(s)?;
-        let v: Vec<u64> = raw
-            .chunks_exact(8)
-            .filter_map(|c| c.try_into().ok().map(u64::from_le_bytes))
-            .collect();
-        Ok(slot.get_or_init(|| v))
+        self.cached(self.u64s.get(s), s, |raw| {
+            raw.chunks_exact(8)
+                .filter_map(|c| c.try_into().ok().map(u64::from_le_bytes))
+                .collect()
+        })
+        .map(Vec::as_slice)
     }
 
     /// Event times, one per row.
     pub(crate) fn time(&self) -> Result<&[i64], IndexError> {
-        if let Some(v) = self.time.get() {
-            return Ok(v);
-        }
-        let raw = self.read(S_TIME)?;
-        let v: Vec<i64> = raw
-            .chunks_exact(8)
-            .filter_map(|c| c.try_into().ok().map(i64::from_le_bytes))
-            .collect();
-        Ok(self.time.get_or_init(|| v))
+        self.cached(Some(&self.time), S_TIME, |raw| {
+            raw.chunks_exact(8)
+                .filter_map(|c| c.try_into().ok().map(i64::from_le_bytes))
+                .collect()
+        })
+        .map(Vec::as_slice)
     }
 
     pub(crate) fn class_uid(&self) -> Result<&[u32], IndexError> {
