@@ -55,7 +55,7 @@ use parquet::file::writer::{SerializedFileWriter, SerializedRowGroupWriter};
 use parquet::schema::parser::parse_message_type;
 use parquet::schema::types::{ColumnPath, SchemaDescriptor, Type};
 
-use crate::Row;
+use crate::{CompactString, Row};
 
 /// Most rows in one row group.
 pub const ROW_GROUP_ROWS: usize = 65_536;
@@ -1007,33 +1007,23 @@ impl<'a> GroupReader<'a> {
             let row = Row {
                 index: u64::try_from(index).map_err(|_| bad("index"))?,
                 time: get_i64(&time)?,
-                source: source.next().ok_or_else(lost)?.into(),
+                source: source.next().ok_or_else(lost)?,
                 class_uid: u32::try_from(get_i32(&class_uid)?).map_err(|_| bad("class_uid"))?,
                 activity_id: u8::try_from(get_i32(&activity_id)?)
                     .map_err(|_| bad("activity_id"))?,
                 outcome: known_outcome(&outcome_text).ok_or_else(|| bad("outcome"))?,
                 severity_id: u8::try_from(get_i32(&severity_id)?)
                     .map_err(|_| bad("severity_id"))?,
-                actor: actor.next().ok_or_else(lost)?.map(Into::into),
-                actor_ids: actor_ids
-                    .next()
-                    .ok_or_else(lost)?
-                    .into_iter()
-                    .map(Into::into)
-                    .collect(),
-                action: action.next().ok_or_else(lost)?.map(Into::into),
-                service: service.next().ok_or_else(lost)?.map(Into::into),
-                resources: resources
-                    .next()
-                    .ok_or_else(lost)?
-                    .into_iter()
-                    .map(Into::into)
-                    .collect(),
-                ip: ip.next().ok_or_else(lost)?.map(Into::into),
-                account: account.next().ok_or_else(lost)?.map(Into::into),
-                region: region.next().ok_or_else(lost)?.map(Into::into),
-                user_agent: user_agent.next().ok_or_else(lost)?.map(Into::into),
-                status_code: status_code.next().ok_or_else(lost)?.map(Into::into),
+                actor: actor.next().ok_or_else(lost)?,
+                actor_ids: actor_ids.next().ok_or_else(lost)?,
+                action: action.next().ok_or_else(lost)?,
+                service: service.next().ok_or_else(lost)?,
+                resources: resources.next().ok_or_else(lost)?,
+                ip: ip.next().ok_or_else(lost)?,
+                account: account.next().ok_or_else(lost)?,
+                region: region.next().ok_or_else(lost)?,
+                user_agent: user_agent.next().ok_or_else(lost)?,
+                status_code: status_code.next().ok_or_else(lost)?,
             };
             out.push(StoredRow {
                 row,
@@ -1078,9 +1068,9 @@ fn value_bytes<'v>(v: &'v ByteArray, path: &Path) -> Result<&'v [u8]> {
     Ok(v.data())
 }
 
-fn utf8(v: &ByteArray, path: &Path) -> Result<String> {
+fn utf8(v: &ByteArray, path: &Path) -> Result<CompactString> {
     std::str::from_utf8(value_bytes(v, path)?)
-        .map(str::to_owned)
+        .map(CompactString::from)
         .map_err(|_| damaged(path, "a string column holds invalid UTF-8"))
 }
 
@@ -1107,7 +1097,7 @@ fn read_strings(
     n: usize,
     keep: &[bool],
     path: &Path,
-) -> Result<Vec<String>> {
+) -> Result<Vec<CompactString>> {
     let mut values = Vec::with_capacity(n);
     read_required(r, n, &mut values, path)?;
     values
@@ -1124,7 +1114,7 @@ fn read_optional(
     n: usize,
     keep: &[bool],
     path: &Path,
-) -> Result<Vec<Option<String>>> {
+) -> Result<Vec<Option<CompactString>>> {
     let mut def = Vec::with_capacity(n);
     let mut values = Vec::with_capacity(n);
     let (records, _, _) = r
@@ -1161,7 +1151,7 @@ fn read_lists(
     n: usize,
     keep: &[bool],
     path: &Path,
-) -> Result<Vec<Vec<String>>> {
+) -> Result<Vec<Vec<CompactString>>> {
     let mut def = Vec::with_capacity(n);
     let mut rep = Vec::with_capacity(n);
     let mut values = Vec::new();
@@ -1178,7 +1168,7 @@ fn read_lists(
     let mut keep = keep.iter();
     let mut out = Vec::new();
     // The list being read, when kept.
-    let mut current: Option<Vec<String>> = None;
+    let mut current: Option<Vec<CompactString>> = None;
     let mut started = false;
     for (&d, &r) in def.iter().zip(&rep) {
         match r {
