@@ -48,6 +48,8 @@ use acta_ingest::formats::finding::SOURCE as FINDING_SOURCE;
 use acta_ingest::formats::{Format, Registry};
 use acta_ledger::{Appender, AppenderOptions, SourceName};
 
+mod ui;
+
 /// Most results one search returns.
 const MAX_LIMIT: usize = 10_000;
 /// Deepest result a search pages to (offset + limit).
@@ -557,6 +559,7 @@ fn router(state: Arc<AppState>) -> Router {
             axum::routing::post(ingest).layer(axum::extract::DefaultBodyLimit::max(MAX_BODY)),
         )
         .route("/api/v1/tokens", get(list_tokens))
+        .merge(ui::routes())
         .fallback(not_found)
         .with_state(state)
 }
