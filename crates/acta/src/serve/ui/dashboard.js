@@ -79,7 +79,7 @@ export async function dashboard(main, { params, signal }) {
     fill(ledger, ledgerState, ledgerPanel),
     fill(tiles.ledger, ledgerState, (d) => [
       h('div', { class: 'tile-value' }, num(d.size)),
-      h('div', { class: 'tile-sub' }, `entries · checkpoint ${ago(d.age_s * 1000)}`),
+      h('div', { class: 'tile-sub' }, `entries · checkpoint ${ago(seconds(d.age_s))}`),
     ]),
   ]);
 }
@@ -126,6 +126,11 @@ function alertsPanel(d, since) {
     h('tbody', null, rows))];
 }
 
+/** Milliseconds from seconds, keeping "unknown" unknown. */
+function seconds(s) {
+  return typeof s === 'number' ? s * 1000 : null;
+}
+
 function instantOf(t) {
   return typeof t === 'number' ? t : Date.parse(t);
 }
@@ -136,7 +141,7 @@ function ledgerPanel(d) {
       h('dt', null, 'Entries'), h('dd', { id: 'ledger-size' }, num(d.size)),
       h('dt', null, 'Root'), h('dd', { class: 'hash', id: 'ledger-root' }, d.root),
       h('dt', null, 'Log'), h('dd', { class: 'mono' }, d.origin),
-      h('dt', null, 'Checkpoint'), h('dd', null, `signed ${ago(d.age_s * 1000)}`)),
+      h('dt', null, 'Checkpoint'), h('dd', null, `signed ${ago(seconds(d.age_s))}`)),
     h('details', null, h('summary', null, 'Signed checkpoint'), h('pre', { class: 'receipt' }, d.checkpoint)),
     h('p', { class: 'muted small' }, 'Third parties read the same checkpoint, without a token, at ',
       h('code', null, '/tlog/checkpoint'), '; ', h('code', null, 'acta verify'), ' re-audits the whole ledger offline.'),
