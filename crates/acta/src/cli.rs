@@ -266,7 +266,8 @@ pub struct ServeArgs {
 pub enum TokenCommand {
     /// Create a token and print it (the only time it is shown).
     Create {
-        /// `admin` (read, write, manage tokens), `auditor` (read) or `ingest` (write).
+        /// Built in: `admin` (read, write, manage tokens), `auditor` (read) or `ingest`
+        /// (write); any other role means what `<data-dir>/policies.cedar` grants it.
         #[arg(long, value_name = "ROLE")]
         role: String,
         /// A name to recognise the token by.

@@ -3,9 +3,10 @@
 //! A token is `acta_<id>_<secret>`: a 12-hex-digit id that names it in lists and logs, and 32
 //! random bytes (base64url). Only the SHA-256 of the whole token is stored, so the file does not
 //! let anyone call the API; a presented token is found by its id and its hash compared in
-//! constant time. Each token has one role: `admin` (read, write and manage tokens), `auditor`
-//! (read only) or `ingest` (write only); a token may expire and may be revoked, which takes effect
-//! at the server's next request (it rereads the file when it changes).
+//! constant time. Each token has one role, which the server's Cedar policies grant actions to
+//! (built in: `admin` reads, writes and manages tokens, `auditor` reads, `ingest` writes); a token
+//! may expire and may be revoked, which takes effect at the server's next request (it rereads the
+//! file when it changes).
 
 use std::fs;
 use std::io::Write as _;
@@ -21,19 +22,15 @@ pub fn tokens_file(root: &Path) -> PathBuf {
     root.join("tokens.json")
 }
 
-/// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Read, write and manage tokens.
-    Admin,
-    /// Read the trail: search, counts, events, alerts.
-    Auditor,
-    /// Write the trail: ingest only.
-    Ingest,
-}
+/// A token's role: the name the Cedar policies of `acta serve` grant actions to
+/// (`Acta::Role::"<name>"`). The built-in policies know `admin` (read, write, manage tokens),
+/// `auditor` (read) and `ingest` (write); an operator's policy file may grant others, such as an
+/// auditor limited to one source.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Role(String);
 
-/// What a request does, as roles see it.
+/// What a request does, as the policies see it (`Acta::Action::"read"` …).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     /// Search, count, read events and alerts.
@@ -44,35 +41,65 @@ pub enum Action {
     Manage,
 }
 
-impl Role {
+impl Action {
     pub fn name(self) -> &'static str {
         match self {
-            Role::Admin => "admin",
-            Role::Auditor => "auditor",
-            Role::Ingest => "ingest",
+            Action::Read => "read",
+            Action::Write => "write",
+            Action::Manage => "manage",
         }
     }
+}
 
-    /// Whether a token of this role may do `action`.
-    pub fn allows(self, action: Action) -> bool {
-        matches!(
-            (self, action),
-            (Role::Admin, _) | (Role::Auditor, Action::Read) | (Role::Ingest, Action::Write)
-        )
+/// The roles the built-in policies grant.
+pub const BUILT_IN_ROLES: [&str; 3] = ["admin", "auditor", "ingest"];
+
+impl Role {
+    /// The role that manages tokens and does everything else.
+    pub fn admin() -> Role {
+        Role("admin".to_owned())
+    }
+
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.0 == "admin"
     }
 }
 
 impl std::str::FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Role, String> {
-        match s {
-            "admin" => Ok(Role::Admin),
-            "auditor" => Ok(Role::Auditor),
-            "ingest" => Ok(Role::Ingest),
-            other => Err(format!(
-                "unknown role `{other}` (expected admin, auditor or ingest)"
-            )),
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.starts_with(|c: char| c.is_ascii_lowercase())
+            && s.bytes().all(|b| {
+                b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+            });
+        if ok {
+            Ok(Role(s.to_owned()))
+        } else {
+            Err(format!(
+                "`{}` is not a role name: lowercase letters, digits, `-`, `_` and `.`, starting with a letter, at most 64 (built in: {})",
+                s.chars().take(80).collect::<String>(),
+                BUILT_IN_ROLES.join(", ")
+            ))
         }
+    }
+}
+
+impl TryFrom<String> for Role {
+    type Error = String;
+    fn try_from(s: String) -> Result<Role, String> {
+        s.parse()
+    }
+}
+
+impl From<Role> for String {
+    fn from(r: Role) -> String {
+        r.0
     }
 }
 
@@ -173,9 +200,7 @@ impl Tokens {
     /// Whether an unrevoked, unexpired admin token exists.
     pub fn has_admin(&self, now_ms: i64) -> bool {
         self.tokens.iter().any(|t| {
-            t.role == Role::Admin
-                && t.revoked_ms.is_none()
-                && t.expires_ms.is_none_or(|e| e > now_ms)
+            t.role.is_admin() && t.revoked_ms.is_none() && t.expires_ms.is_none_or(|e| e > now_ms)
         })
     }
 
@@ -285,10 +310,12 @@ mod tests {
     #[test]
     fn a_created_token_works_until_revoked_or_expired() {
         let mut t = Tokens::default();
-        let (token, rec) = t.create(Role::Auditor, "ci", Some(2_000), 1_000).unwrap();
+        let (token, rec) = t
+            .create("auditor".parse().unwrap(), "ci", Some(2_000), 1_000)
+            .unwrap();
         assert!(token.starts_with(&format!("acta_{}_", rec.id)));
         assert!(!serde_json::to_string(&t).unwrap().contains(&token[18..]));
-        assert_eq!(t.check(&token, 1_500).unwrap().role, Role::Auditor);
+        assert_eq!(t.check(&token, 1_500).unwrap().role.name(), "auditor");
         assert_eq!(t.check(&token, 2_000), Err(Refused::Expired));
         let mut forged = token.clone();
         forged.pop();
@@ -301,15 +328,16 @@ mod tests {
     }
 
     #[test]
-    fn roles_allow_what_they_name() {
-        use Action::*;
-        assert!(
-            Role::Admin.allows(Read) && Role::Admin.allows(Write) && Role::Admin.allows(Manage)
-        );
-        assert!(Role::Auditor.allows(Read) && !Role::Auditor.allows(Write));
-        assert!(!Role::Auditor.allows(Manage));
-        assert!(Role::Ingest.allows(Write) && !Role::Ingest.allows(Read));
-        assert!(!Role::Ingest.allows(Manage));
+    fn role_names_are_checked() {
+        for ok in ["admin", "auditor", "ingest", "auditor-github", "team.sre_2"] {
+            assert_eq!(ok.parse::<Role>().unwrap().name(), ok);
+        }
+        for bad in ["", "Admin", "-x", "a b", "a\"b", "é", &"a".repeat(65)] {
+            assert!(bad.parse::<Role>().is_err(), "{bad}");
+        }
+        let back: Role = serde_json::from_str("\"auditor\"").unwrap();
+        assert_eq!(back.name(), "auditor");
+        assert!(serde_json::from_str::<Role>("\"Root!\"").is_err());
     }
 
     #[test]
@@ -317,7 +345,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = tokens_file(dir.path());
         let mut t = Tokens::default();
-        let (token, _) = t.create(Role::Ingest, "ship", None, 5).unwrap();
+        let (token, _) = t
+            .create("ingest".parse().unwrap(), "ship", None, 5)
+            .unwrap();
         t.save(&path).unwrap();
         let back = Tokens::load(&path).unwrap();
         assert_eq!(back.check(&token, 10).unwrap().name, "ship");

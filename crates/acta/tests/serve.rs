@@ -165,7 +165,13 @@ fn serve_stores_searches_and_guards_the_trail() {
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .collect();
     files.sort();
-    let mut args = vec!["ingest".to_owned(), "-q".to_owned()];
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/sigma");
+    let mut args = vec![
+        "ingest".to_owned(),
+        "-q".to_owned(),
+        "--rules".to_owned(),
+        rules.display().to_string(),
+    ];
     args.extend(files.iter().map(|p| p.display().to_string()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let o = acta(data, &args);
@@ -229,11 +235,21 @@ fn serve_stores_searches_and_guards_the_trail() {
         "API and CLI agree"
     );
 
-    // Counts through the API agree with the search.
-    let (status, stats) = get(&base, "/api/v1/stats?by=source", Some(&auditor));
+    // Counts through the API agree with what was stored (reads recorded since are left out).
+    let (status, stats) = get(
+        &base,
+        "/api/v1/stats?by=source&q=NOT%20source%3Aacta-access",
+        Some(&auditor),
+    );
     assert_eq!(status, 200, "{stats}");
     assert_eq!(stats["rows"][0]["source"], "cloudtrail");
-    assert_eq!(stats["rows"][0]["count"].as_u64().unwrap(), stored);
+    let counted: u64 = stats["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, stored, "{stats}");
     let (status, _) = get(&base, "/api/v1/stats?by=nonsense", Some(&auditor));
     assert_eq!(status, 400);
     let (status, deep) = get(
@@ -293,8 +309,11 @@ fn serve_stores_searches_and_guards_the_trail() {
         &list,
     );
     assert_eq!(status, 400, "{reserved}");
+    // Reads so far were recorded in the ledger: the batch goes after them.
     let (status, answer) = post(&base, "/api/v1/ingest", Some(&ingest), &list);
     assert_eq!(status, 200, "{answer}");
+    assert!(answer["first"].as_u64().unwrap() > stored, "{answer}");
+    let stored = answer["first"].as_u64().unwrap();
     assert_eq!(answer["stored"], 3, "{answer}");
     assert_eq!(answer["first"].as_u64().unwrap(), stored, "{answer}");
     assert_eq!(answer["last"].as_u64().unwrap(), stored + 2, "{answer}");
@@ -330,7 +349,7 @@ fn serve_stores_searches_and_guards_the_trail() {
     let (status, checkpoint) = get_bytes(&base, "/tlog/checkpoint", None);
     assert_eq!(status, 200);
     assert_eq!(checkpoint, std::fs::read(log.join("checkpoint")).unwrap());
-    let size = stored + 3;
+    let size = get(&base, "/healthz", None).1["entries"].as_u64().unwrap();
     let tile = if size >= 256 {
         "tile/0/000".to_owned()
     } else {
@@ -368,7 +387,7 @@ fn serve_stores_searches_and_guards_the_trail() {
         ("admin", Some(ADMIN)),
     ];
     // Expected status per caller, in the order above.
-    let routes: [(&str, &str, [u16; 6]); 4] = [
+    let routes: [(&str, &str, [u16; 6]); 8] = [
         (
             "GET",
             "/api/v1/search?q=outcome:failure",
@@ -384,6 +403,10 @@ fn serve_stores_searches_and_guards_the_trail() {
             "/api/v1/ingest?source=matrix",
             [401, 401, 401, 200, 403, 200],
         ),
+        ("GET", "/api/v1/events/0", [401, 401, 401, 403, 200, 200]),
+        ("GET", "/api/v1/alerts", [401, 401, 401, 403, 200, 200]),
+        ("GET", "/api/v1/ledger", [401, 401, 401, 403, 200, 200]),
+        ("GET", "/api/v1/me", [401, 401, 401, 200, 200, 200]),
         ("GET", "/api/v1/tokens", [401, 401, 401, 403, 403, 200]),
     ];
     for (method, path, want) in routes {
@@ -397,6 +420,56 @@ fn serve_stores_searches_and_guards_the_trail() {
         }
     }
 
+    // Every read of the trail is in the ledger: the auditor's four reads above, by route.
+    let reads = format!("source:acta-access AND actor:{}", token_id(&reader));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let by_route = loop {
+        let (status, counts) = get(
+            &base,
+            &format!("/api/v1/stats?by=action&q={}", urlencode(&reads)),
+            Some(ADMIN),
+        );
+        assert_eq!(status, 200, "{counts}");
+        let rows: Vec<(String, u64)> = counts["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["action"].as_str().unwrap().to_owned(),
+                    r["count"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        if rows.iter().map(|r| r.1).sum::<u64>() >= 4 || Instant::now() > deadline {
+            break rows;
+        }
+        let _ = pause.recv_timeout(Duration::from_millis(100));
+    };
+    let mut by_route = by_route;
+    by_route.sort();
+    assert_eq!(
+        by_route,
+        [("alerts", 1), ("event", 1), ("search", 1), ("stats", 1)]
+            .map(|(r, n)| (r.to_owned(), n))
+            .to_vec()
+    );
+    let (_, found) = get(
+        &base,
+        &format!("/api/v1/search?q={}", urlencode(&reads)),
+        Some(ADMIN),
+    );
+    let one = found["events"][0]["index"].as_u64().unwrap();
+    let (status, record) = get(&base, &format!("/api/v1/events/{one}"), Some(ADMIN));
+    assert_eq!(status, 200, "{record}");
+    let user = &record["event"]["actor"]["user"];
+    assert_eq!(user["uid"], token_id(&reader), "{record}");
+    assert_eq!(user["type"], "auditor", "{record}");
+    assert_eq!(
+        record["event"]["src_endpoint"]["ip"], "127.0.0.1",
+        "{record}"
+    );
+
     let (clean, said) = server.stop();
     assert!(clean, "{said}");
     assert!(said.contains("final checkpoint"), "{said}");
@@ -404,4 +477,178 @@ fn serve_stores_searches_and_guards_the_trail() {
     assert!(o.status.success(), "{}", text(&o));
     let o = acta(data, &["search", "-o", "ndjson", "source:k8s-audit"]);
     assert_eq!(String::from_utf8(o.stdout).unwrap().lines().count(), 3);
+}
+
+/// The event page gives what `acta show` gives, with a proof `acta proof --verify` accepts; the
+/// alerts are those `acta stats --alerts` counts; a policy can limit a role to one source, and a
+/// broken policy file leaves the previous policies in force.
+#[test]
+fn serve_events_alerts_and_policies() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/sigma");
+    let mut args = vec![
+        "ingest".to_owned(),
+        "-q".to_owned(),
+        "--rules".to_owned(),
+        rules.display().to_string(),
+    ];
+    let stratus = testdata("cloudtrail/stratus");
+    let mut files: Vec<_> = std::fs::read_dir(&stratus)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    args.extend(files.iter().map(|p| p.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = acta(&data, &args);
+    assert!(o.status.success(), "{}", text(&o));
+    let falco = testdata("k8s-audit/falco");
+    let o = acta(
+        &data,
+        &[
+            "ingest",
+            "-q",
+            falco.join("attach_pod.json").to_str().unwrap(),
+            falco
+                .join("attach_cluster_admin_role.json")
+                .to_str()
+                .unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = acta(&data, &["stats", "--alerts", "-o", "json"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let cli_alerts: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let alerts_total = cli_alerts["alerts"].as_u64().unwrap();
+    assert!(alerts_total > 0, "{cli_alerts}");
+    let o = acta(&data, &["show", "--json", "5"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let shown: Value = serde_json::from_slice(&o.stdout).unwrap();
+
+    let server = Server::start(&data);
+    let base = server.base.clone();
+
+    // One event: what `acta show` gives, with a proof that checks offline.
+    let (status, event) = get(&base, "/api/v1/events/5", Some(ADMIN));
+    assert_eq!(status, 200, "{event}");
+    assert_eq!(event["event"], shown["event"]);
+    assert_eq!(event["raw"], shown["raw"]);
+    assert_eq!(event["source"], "cloudtrail");
+    assert_eq!(event["verified"], true, "{event}");
+    assert!(event["proof"]["tree_size"].as_u64().unwrap() > 5);
+    assert!(!event["proof"]["hashes"].as_array().unwrap().is_empty());
+    let receipt = dir.path().join("receipt.txt");
+    std::fs::write(&receipt, event["receipt"].as_str().unwrap()).unwrap();
+    let record = dir.path().join("record.json");
+    std::fs::write(&record, event["raw"].as_str().unwrap()).unwrap();
+    let o = acta(
+        &data,
+        &[
+            "proof",
+            "--verify",
+            receipt.to_str().unwrap(),
+            "--record",
+            record.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).starts_with("ok: entry 5"), "{}", text(&o));
+    assert_eq!(get(&base, "/api/v1/events/99999999", Some(ADMIN)).0, 404);
+    assert_eq!(get(&base, "/api/v1/events/abc", Some(ADMIN)).0, 400);
+
+    // The alerts: as many as the command line counts, each naming its rule and entries.
+    let (status, alerts) = get(&base, "/api/v1/alerts?limit=1000", Some(ADMIN));
+    assert_eq!(status, 200, "{alerts}");
+    assert_eq!(alerts["total"].as_u64().unwrap(), alerts_total, "{alerts}");
+    let listed = alerts["alerts"].as_array().unwrap();
+    assert_eq!(listed.len() as u64, alerts_total);
+    for a in listed {
+        assert!(a["title"].as_str().is_some_and(|t| !t.is_empty()), "{a}");
+        assert!(!a["entries"].as_array().unwrap().is_empty(), "{a}");
+        assert!(a["mtti_event_ms"].as_i64().is_some(), "{a}");
+    }
+    let summary = &alerts["summary"];
+    assert_eq!(summary["complete"], true);
+    let by_severity: u64 = summary["by_severity"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(by_severity, alerts_total);
+    assert_eq!(
+        summary["mtti_event_ms"], cli_alerts["mean_time_to_insight_ms"],
+        "{summary}"
+    );
+    let (_, page) = get(&base, "/api/v1/alerts?limit=2&offset=1", Some(ADMIN));
+    assert_eq!(
+        page["alerts"].as_array().unwrap().len(),
+        2.min(alerts_total as usize - 1)
+    );
+    assert_eq!(page["alerts"][0]["index"], listed[1]["index"]);
+
+    // The ledger's state agrees with its public checkpoint.
+    let (status, ledger) = get(&base, "/api/v1/ledger", Some(ADMIN));
+    assert_eq!(status, 200, "{ledger}");
+    let (_, checkpoint) = get_bytes(&base, "/tlog/checkpoint", None);
+    let checkpoint = String::from_utf8(checkpoint).unwrap();
+    let lines: Vec<&str> = checkpoint.lines().collect();
+    assert_eq!(ledger["root"], lines[2]);
+    assert!(ledger["size"].as_u64().unwrap() >= lines[1].parse::<u64>().unwrap());
+
+    // A role limited to one source by a policy sees that source only.
+    let policies = data.join("policies.cedar");
+    let mut text_now = std::fs::read_to_string(&policies).unwrap();
+    text_now.push_str(
+        "\n@id(\"k8s-reader\")\npermit (principal in Acta::Role::\"k8s-reader\", action == Acta::Action::\"read\", resource == Acta::Source::\"k8s-audit\");\n",
+    );
+    std::fs::write(&policies, &text_now).unwrap();
+    let o = acta(
+        &data,
+        &["token", "create", "--role", "k8s-reader", "--name", "k8s"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains("warning"), "{}", text(&o));
+    let k8s = String::from_utf8(o.stdout).unwrap().trim().to_owned();
+    let (status, seen) = get(&base, "/api/v1/search?limit=1000", Some(&k8s));
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen["total"], 2, "{seen}");
+    assert!(
+        seen["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["source"] == "k8s-audit")
+    );
+    let (_, counted) = get(&base, "/api/v1/stats?by=source", Some(&k8s));
+    assert_eq!(counted["rows"].as_array().unwrap().len(), 1, "{counted}");
+    for path in ["/api/v1/events/5", "/api/v1/alerts", "/api/v1/ledger"] {
+        let (status, body) = get(&base, path, Some(&k8s));
+        assert_eq!(status, 403, "{path}: {body}");
+    }
+    let k8s_entry = seen["events"][0]["index"].as_u64().unwrap();
+    let (status, _) = get(&base, &format!("/api/v1/events/{k8s_entry}"), Some(&k8s));
+    assert_eq!(status, 200);
+    // A broken file: the policies in force stay.
+    std::fs::write(&policies, "permit (principal, action, resource").unwrap();
+    assert_eq!(get(&base, "/api/v1/search", Some(&k8s)).0, 200);
+    assert_eq!(get(&base, "/api/v1/search", Some(ADMIN)).0, 200);
+    // Without the policy, the role may read nothing.
+    let without = text_now.replace("@id(\"k8s-reader\")", "").replace(
+        "permit (principal in Acta::Role::\"k8s-reader\", action == Acta::Action::\"read\", resource == Acta::Source::\"k8s-audit\");",
+        "",
+    );
+    std::fs::write(&policies, without).unwrap();
+    assert_eq!(get(&base, "/api/v1/search", Some(&k8s)).0, 403);
+
+    let (clean, said) = server.stop();
+    assert!(clean, "{said}");
+    assert!(
+        said.contains("the previous policies stay in force"),
+        "{said}"
+    );
+    let o = acta(&data, &["verify"]);
+    assert!(o.status.success(), "{}", text(&o));
 }

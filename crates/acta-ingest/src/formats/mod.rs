@@ -13,6 +13,7 @@
 //! every record of that file. A record the file's format does not recognise is detected on its
 //! own, so mixed files work. `--format NAME` forces one parser for a whole input.
 
+pub mod access;
 pub mod cloudtrail;
 pub mod finding;
 pub mod github;
@@ -44,10 +45,11 @@ pub enum Format {
     Pgaudit,
     Json,
     Finding,
+    Access,
 }
 
 impl Format {
-    pub const ALL: [Format; 10] = [
+    pub const ALL: [Format; 11] = [
         Format::Cloudtrail,
         Format::GithubAudit,
         Format::GithubWebhook,
@@ -58,6 +60,7 @@ impl Format {
         Format::Pgaudit,
         Format::Json,
         Format::Finding,
+        Format::Access,
     ];
 
     pub fn name(self) -> &'static str {
@@ -72,7 +75,19 @@ impl Format {
             Format::Pgaudit => "pgaudit",
             Format::Json => "json",
             Format::Finding => finding::SOURCE,
+            Format::Access => access::SOURCE,
         }
+    }
+
+    /// Whether records of this format are written by acta itself (its alerts and its access
+    /// records): no input may pass as them, so their formats and source names are reserved.
+    pub fn is_acta_own(self) -> bool {
+        matches!(self, Format::Finding | Format::Access)
+    }
+
+    /// Whether `source` is a ledger source only acta itself writes to.
+    pub fn is_reserved_source(source: &str) -> bool {
+        source == finding::SOURCE || source == access::SOURCE
     }
 
     /// One line for `acta formats`.
@@ -98,6 +113,9 @@ impl Format {
             Format::Pgaudit => "PostgreSQL pgaudit AUDIT records in stderr, csvlog and jsonlog",
             Format::Json => "any JSON, mapped to the model by a declarative TOML mapping",
             Format::Finding => "acta's own alerts: OCSF Detection Findings (class 2004)",
+            Format::Access => {
+                "acta's own access records: every read of the trail through `acta serve` (class 6003)"
+            }
         }
     }
 }
@@ -276,6 +294,7 @@ impl Registry {
         Registry {
             parsers: vec![
                 Box::new(finding::Finding),
+                Box::new(access::Access),
                 Box::new(cloudtrail::CloudTrail),
                 Box::new(k8s::K8sAudit),
                 Box::new(linux::Journald),

@@ -5,6 +5,7 @@ use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use acta_ingest::formats::access::SOURCE as ACCESS_SOURCE;
 use acta_ingest::formats::finding::SOURCE as FINDING_SOURCE;
 use acta_ingest::formats::mapping::Mapping;
 use acta_ingest::formats::{Format, Registry};
@@ -38,10 +39,16 @@ pub fn run(data: &DataDir, args: IngestArgs) -> Result<ExitCode> {
         .as_deref()
         .map(str::parse::<Format>)
         .transpose()?;
-    // acta's own alerts are stored under this source; no input may pass as them.
-    if args.source.as_deref() == Some(FINDING_SOURCE) || format == Some(Format::Finding) {
+    // acta's own alerts and access records are stored under these sources; no input may pass
+    // as them.
+    if args
+        .source
+        .as_deref()
+        .is_some_and(Format::is_reserved_source)
+        || format.is_some_and(Format::is_acta_own)
+    {
         anyhow::bail!(
-            "`{FINDING_SOURCE}` is reserved for the alerts acta raises itself; choose another source or format"
+            "`{FINDING_SOURCE}` and `{ACCESS_SOURCE}` are reserved for the records acta writes itself; choose another source or format"
         );
     }
     let mut mappings = Vec::new();

@@ -504,41 +504,78 @@ fn normalise_entry(
     })
 }
 
-/// `acta show INDEX`.
-pub fn show(data: &DataDir, args: ShowArgs) -> Result<ExitCode> {
-    if !data.has_ledger() {
-        bail!("no ledger in `{}`", data.root().display());
+/// One ledger entry with everything `acta show` and the API's event page give: the normalised
+/// event, the raw record, and its inclusion proof checked against the verifier key.
+pub(crate) struct EntryView {
+    entry: Entry,
+    event_json: Option<Value>,
+    receipt: acta_ledger::receipt::InclusionReceipt,
+    tree_size: u64,
+    root: acta_ledger::Hash,
+    verified: Option<Result<(), String>>,
+    status: String,
+}
+
+impl EntryView {
+    /// Whether the proof and the record were checked and hold.
+    pub(crate) fn failed(&self) -> bool {
+        matches!(self.verified, Some(Err(_)))
     }
+
+    /// The JSON form (`acta show --json`, `GET /api/v1/events/{index}`).
+    pub(crate) fn to_json(&self) -> Value {
+        json!({
+            "index": self.entry.index,
+            "source": self.entry.source,
+            "received_at": units::timestamp(self.entry.received_at_ms),
+            "event": self.event_json,
+            "note": self.entry.note,
+            "raw": String::from_utf8_lossy(&self.entry.raw),
+            "receipt": self.receipt.to_text(),
+            "proof": {
+                "tree_size": self.tree_size,
+                "root": self.root.to_hex(),
+                "leaf_hash": acta_ledger::hash::leaf_hash(&self.receipt.envelope).to_hex(),
+                "hashes": self.receipt.proof.iter().map(|h| h.to_hex()).collect::<Vec<_>>(),
+            },
+            "verified": matches!(self.verified, Some(Ok(()))),
+            "verification": self.status,
+        })
+    }
+}
+
+/// Entry `index` of the ledger with its proof to the latest checkpoint; `None` when the latest
+/// checkpoint does not cover it. Read-only: it can run while acta writes.
+pub(crate) fn entry_view(
+    data: &DataDir,
+    registry: &Registry,
+    index: u64,
+) -> Result<Option<EntryView>> {
     let tree = TreeReader::open(&data.ledger_dir())?;
     let Some((checkpoint, note)) = tree.latest_checkpoint()? else {
         bail!("the ledger has no signed checkpoint yet");
     };
-    if args.index >= checkpoint.size {
-        bail!(
-            "entry {} does not exist: the latest checkpoint covers {} entries (0 to {})",
-            args.index,
-            checkpoint.size,
-            checkpoint.size.saturating_sub(1)
-        );
+    if index >= checkpoint.size {
+        return Ok(None);
     }
-    let envelope = tree.envelope(args.index)?;
+    let envelope = tree.envelope(index)?;
     let raw = Entries::open(&data.ledger_dir())?
-        .starting_at(args.index)
+        .starting_at(index)
         .find_map(|e| match e {
-            Ok(e) if e.index == args.index => Some(Ok(e.payload)),
+            Ok(e) if e.index == index => Some(Ok(e.payload)),
             Ok(_) => None,
             Err(e) => Some(Err(e)),
         })
-        .ok_or_else(|| anyhow!("entry {} is missing from the ledger files", args.index))??;
-    let entry = normalise_entry(&Registry::standard(), args.index, &envelope, raw)?;
-    let proof = acta_ledger::proof::inclusion_proof(&tree, args.index, checkpoint.size).map_err(
+        .ok_or_else(|| anyhow!("entry {index} is missing from the ledger files"))??;
+    let entry = normalise_entry(registry, index, &envelope, raw)?;
+    let proof = acta_ledger::proof::inclusion_proof(&tree, index, checkpoint.size).map_err(
         |e| match e {
             acta_ledger::proof::ProofError::Source(e) => anyhow!(e),
             other => anyhow!(other.to_string()),
         },
     )?;
     let receipt = acta_ledger::receipt::InclusionReceipt {
-        index: args.index,
+        index,
         envelope,
         proof,
         checkpoint: note,
@@ -547,6 +584,7 @@ pub fn show(data: &DataDir, args: ShowArgs) -> Result<ExitCode> {
     let verified = key.as_ref().map(|k| {
         receipt
             .verify(k, Some(&entry.raw))
+            .map(|_| ())
             .map_err(|e| e.to_string())
     });
     let mut event_json = entry
@@ -556,31 +594,46 @@ pub fn show(data: &DataDir, args: ShowArgs) -> Result<ExitCode> {
     if let Some(Value::Object(m)) = event_json.as_mut() {
         m.remove("raw_data");
     }
-    let raw_text = String::from_utf8_lossy(&entry.raw).into_owned();
-    let status = match &verified {
-        Some(Ok(_)) => format!(
+    let status = match (&verified, &key) {
+        (Some(Ok(())), Some(k)) => format!(
             "verified: in the {}-entry tree signed by {}, and the record matches",
             checkpoint.size,
-            key.as_ref().map_or(String::new(), |k| k.name().to_owned())
+            k.name()
         ),
-        Some(Err(e)) => format!("NOT VERIFIED: {e}"),
-        None => "not checked: no verifier key in the data directory".into(),
+        (Some(Err(e)), _) => format!("NOT VERIFIED: {e}"),
+        _ => "not checked: no verifier key in the data directory".into(),
+    };
+    Ok(Some(EntryView {
+        entry,
+        event_json,
+        receipt,
+        tree_size: checkpoint.size,
+        root: checkpoint.root,
+        verified,
+        status,
+    }))
+}
+
+/// `acta show INDEX`.
+pub fn show(data: &DataDir, args: ShowArgs) -> Result<ExitCode> {
+    if !data.has_ledger() {
+        bail!("no ledger in `{}`", data.root().display());
+    }
+    let Some(view) = entry_view(data, &Registry::standard(), args.index)? else {
+        let size = TreeReader::open(&data.ledger_dir())?
+            .latest_checkpoint()?
+            .map_or(0, |(c, _)| c.size);
+        bail!(
+            "entry {} does not exist: the latest checkpoint covers {size} entries (0 to {})",
+            args.index,
+            size.saturating_sub(1)
+        );
     };
     let mut out = std::io::stdout().lock();
     if args.json {
-        let v = json!({
-            "index": entry.index,
-            "source": entry.source,
-            "received_at": units::timestamp(entry.received_at_ms),
-            "event": event_json,
-            "note": entry.note,
-            "raw": raw_text,
-            "receipt": receipt.to_text(),
-            "verified": matches!(verified, Some(Ok(_))),
-            "verification": status,
-        });
-        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        writeln!(out, "{}", serde_json::to_string_pretty(&view.to_json())?)?;
     } else {
+        let entry = &view.entry;
         writeln!(
             out,
             "entry {} · source {} · received {}",
@@ -589,7 +642,7 @@ pub fn show(data: &DataDir, args: ShowArgs) -> Result<ExitCode> {
             units::timestamp(entry.received_at_ms)
         )?;
         writeln!(out, "\n── normalised event")?;
-        match &event_json {
+        match &view.event_json {
             Some(v) => writeln!(out, "{}", serde_json::to_string_pretty(v)?)?,
             None => writeln!(
                 out,
@@ -598,11 +651,11 @@ pub fn show(data: &DataDir, args: ShowArgs) -> Result<ExitCode> {
             )?,
         }
         writeln!(out, "\n── raw record ({} bytes)", entry.raw.len())?;
-        writeln!(out, "{raw_text}")?;
-        writeln!(out, "\n── inclusion proof ({status})")?;
-        write!(out, "{}", receipt.to_text())?;
+        writeln!(out, "{}", String::from_utf8_lossy(&entry.raw))?;
+        writeln!(out, "\n── inclusion proof ({})", view.status)?;
+        write!(out, "{}", view.receipt.to_text())?;
     }
-    Ok(if matches!(verified, Some(Err(_))) {
+    Ok(if view.failed() {
         ExitCode::from(super::EXIT_FAILED)
     } else {
         ExitCode::SUCCESS

@@ -11,7 +11,7 @@ mod rules;
 mod token;
 mod verify;
 
-pub(crate) use investigate::{hit_json, open as open_index, parse_interval};
+pub(crate) use investigate::{entry_view, hit_json, open as open_index, parse_interval};
 
 use std::process::ExitCode;
 

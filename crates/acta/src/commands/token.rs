@@ -26,7 +26,7 @@ pub fn create(data: &DataDir, role: &str, name: &str, expires: Option<&str>) -> 
         .transpose()?;
     let path = prepared(data)?;
     let mut tokens = Tokens::load(&path)?;
-    let (token, record) = tokens.create(role, name, expires_ms, now)?;
+    let (token, record) = tokens.create(role.clone(), name, expires_ms, now)?;
     tokens.save(&path)?;
     println!("{token}");
     eprintln!(
@@ -38,6 +38,21 @@ pub fn create(data: &DataDir, role: &str, name: &str, expires: Option<&str>) -> 
             .map(|e| format!(", valid until {}", units::timestamp(e)))
             .unwrap_or_default()
     );
+    // Roles mean what the server's policies grant them.
+    let policies_path = crate::serve::policies_file(data.root());
+    let policies = match std::fs::read_to_string(&policies_path) {
+        Ok(text) => crate::serve::Policies::parse(&text, &policies_path.display().to_string()),
+        Err(_) => crate::serve::Policies::parse(crate::serve::DEFAULT_POLICIES, "built-in"),
+    };
+    match policies {
+        Ok(p) if !p.mentions_role(role.name()) => eprintln!(
+            "warning: no policy names role `{}` ({}): grant it something there, or the token may do nothing",
+            role.name(),
+            policies_path.display()
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!("warning: {e:#}"),
+    }
     Ok(ExitCode::SUCCESS)
 }
 

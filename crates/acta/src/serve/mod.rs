@@ -11,7 +11,13 @@
 //!   CloudTrail or `EventList` envelope, gzip or not), stored through the same pipeline as
 //!   `acta ingest`; answered once the batch is durable, with what was stored and flagged. A token
 //!   whose role may write (`admin`, `ingest`). The body is at most 64 MiB.
+//! - `GET /api/v1/events/{index}`, `GET /api/v1/alerts`, `GET /api/v1/ledger`, `GET /api/v1/me`:
+//!   see [`read`].
 //! - `GET /api/v1/tokens`: the tokens (never their secrets); `admin` only.
+//!
+//! Every `/api` request carries a bearer token ([`crate::tokens`]); what it may do is decided by
+//! the Cedar policies of the data directory ([`policy`]). Every read of the trail is itself
+//! recorded in the ledger, under the source `acta-access`, before it is answered.
 //!
 //! One thread owns the ledger and the index writer for the server's lifetime and stores requests
 //! one after another; the rows it indexes become searchable within a second. On shutdown it
@@ -21,9 +27,13 @@
 //! changes, so a revoked token stops working at the next request. Errors are JSON:
 //! `{"error": {"code": "...", "message": "..."}}`.
 
-use std::net::SocketAddr;
+mod policy;
+mod read;
+
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -31,7 +41,7 @@ use acta_index::{Index, StatField, TimeRange};
 use acta_ledger::tile::TileId;
 use anyhow::{Context as _, Result, anyhow};
 use axum::Router;
-use axum::extract::{Path as UrlPath, Query as UrlQuery, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Path as UrlPath, Query as UrlQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -44,9 +54,11 @@ use crate::pipeline::{self, Input, Options, Sink};
 use crate::store::Store;
 use crate::tokens::{Action, Role, Tokens, tokens_file};
 use crate::units;
+use acta_ingest::formats::access::SOURCE as ACCESS_SOURCE;
 use acta_ingest::formats::finding::SOURCE as FINDING_SOURCE;
 use acta_ingest::formats::{Format, Registry};
 use acta_ledger::{Appender, AppenderOptions, SourceName};
+pub(crate) use policy::{Caller, DEFAULT_POLICIES, Policies, Resource, policies_file};
 
 mod ui;
 
@@ -58,6 +70,8 @@ const MAX_DEPTH: usize = 100_000;
 const MAX_BODY: usize = 64 << 20;
 /// Ingest requests waiting for the writer thread at most; more are refused with 503.
 const INGEST_QUEUE: usize = 16;
+/// Access records waiting for the writer thread at most; more make reads wait for room.
+const ACCESS_QUEUE: usize = 1024;
 
 /// One ingest request, for the writer thread.
 struct IngestJob {
@@ -67,18 +81,117 @@ struct IngestJob {
     reply: tokio::sync::oneshot::Sender<Result<Value, String>>,
 }
 
+/// Work for the writer thread, in the order it is to be stored.
+enum Job {
+    Ingest(IngestJob),
+    /// One access record (`acta-access`), answered once durable.
+    Access {
+        record: Vec<u8>,
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
+}
+
 /// Modification time, inode and length of the token file when it was read.
 type FileStamp = (SystemTime, u64, u64);
 
 struct AppState {
+    data: DataDir,
+    registry: Arc<Registry>,
     log_dir: PathBuf,
     tokens_path: PathBuf,
-    /// The tokens and the modification time of the file they were read from.
+    /// The tokens and the stamp of the file they were read from.
     tokens: Mutex<(Option<FileStamp>, Tokens)>,
+    policies_path: PathBuf,
+    /// The policies and the stamp of the file they were read from.
+    policies: Mutex<(Option<FileStamp>, Arc<Policies>)>,
     index: Index,
-    ingest: std::sync::mpsc::SyncSender<IngestJob>,
+    jobs: std::sync::mpsc::SyncSender<Job>,
+    /// Ingest jobs queued and not yet taken by the writer.
+    ingest_waiting: Arc<AtomicUsize>,
     /// False once the writer thread has stopped (it says why on standard error).
     writer_ok: Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// What a read is recorded with besides the caller: where it came from and what it asked.
+pub(crate) struct Seen {
+    peer: Option<IpAddr>,
+    method: String,
+    path: String,
+    user_agent: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Seen {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Seen, Self::Rejection> {
+        Ok(Seen {
+            peer: parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+            method: parts.method.as_str().to_owned(),
+            path: parts.uri.path().chars().take(256).collect(),
+            user_agent: parts
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| v.chars().take(256).collect()),
+        })
+    }
+}
+
+/// The sources a caller may read.
+pub(crate) enum Scope {
+    /// The whole trail.
+    All,
+    /// These sources only (never empty).
+    Sources(Vec<String>),
+}
+
+impl Scope {
+    /// `query`, narrowed to the sources of the scope.
+    fn narrow(&self, query: acta_query::Query) -> acta_query::Query {
+        use acta_query::{Expr, Field, Term, Value as QValue};
+        let Scope::Sources(sources) = self else {
+            return query;
+        };
+        let mut terms: Vec<Expr> = sources
+            .iter()
+            .map(|s| {
+                Expr::Term(Term {
+                    field: Field::Source,
+                    value: QValue::Exact(s.clone()),
+                    span: 0..0,
+                })
+            })
+            .collect();
+        let only = if terms.len() == 1 {
+            terms.remove(0)
+        } else {
+            Expr::Or(terms)
+        };
+        acta_query::Query {
+            expr: Some(match query.expr {
+                None => only,
+                Some(Expr::And(mut all)) => {
+                    all.push(only);
+                    Expr::And(all)
+                }
+                Some(e) => Expr::And(vec![e, only]),
+            }),
+        }
+    }
+
+    /// Whether entries of `source` are in the scope.
+    fn covers(&self, source: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Sources(s) => s.iter().any(|x| x == source),
+        }
+    }
 }
 
 /// An API error: status, machine code and message.
@@ -102,9 +215,22 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
 }
 
+/// The file's modification time, inode and length, to notice when it is replaced.
+fn stamp(path: &std::path::Path) -> Option<FileStamp> {
+    // Saving replaces the file (a new inode), so a change within one clock tick is seen too.
+    std::fs::metadata(path).ok().and_then(|m| {
+        use std::os::unix::fs::MetadataExt as _;
+        Some((m.modified().ok()?, m.ino(), m.len()))
+    })
+}
+
+fn forbidden(message: String) -> ApiError {
+    ApiError(StatusCode::FORBIDDEN, "forbidden", message)
+}
+
 impl AppState {
-    /// The role of the request's bearer token, if it may do `action`.
-    fn authorize(&self, headers: &HeaderMap, action: Action) -> Result<Role, ApiError> {
+    /// The token the request carries, if it is valid (known, unexpired, unrevoked).
+    fn caller(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
         let unauthorized = |m: &str| ApiError(StatusCode::UNAUTHORIZED, "unauthorized", m.into());
         let value = headers
             .get(header::AUTHORIZATION)
@@ -120,11 +246,7 @@ impl AppState {
             .tokens
             .lock()
             .map_err(|_| internal("token store poisoned"))?;
-        // Saving replaces the file (a new inode), so a change within one clock tick is seen too.
-        let modified = std::fs::metadata(&self.tokens_path).ok().and_then(|m| {
-            use std::os::unix::fs::MetadataExt as _;
-            Some((m.modified().ok()?, m.ino(), m.len()))
-        });
+        let modified = stamp(&self.tokens_path);
         if modified != guard.0 {
             *guard = (modified, Tokens::load(&self.tokens_path).map_err(internal)?);
         }
@@ -132,24 +254,199 @@ impl AppState {
             .1
             .check(token, now)
             .map_err(|r| unauthorized(r.message()))?;
-        if !record.role.allows(action) {
-            return Err(ApiError(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                format!(
-                    "a token of role `{}` may not {} (token {})",
-                    record.role.name(),
-                    match action {
-                        Action::Read => "read the trail",
-                        Action::Write => "write the trail",
-                        Action::Manage => "manage tokens",
-                    },
-                    record.id
-                ),
-            ));
-        }
-        Ok(record.role)
+        Ok(Caller {
+            id: record.id.clone(),
+            name: record.name.clone(),
+            role: record.role.name().to_owned(),
+        })
     }
+
+    /// The policies in force: reread when the file changes; a file that does not load leaves
+    /// the previous policies in force (and says why on standard error).
+    fn policies(&self) -> Result<Arc<Policies>, ApiError> {
+        let mut guard = self
+            .policies
+            .lock()
+            .map_err(|_| internal("policy store poisoned"))?;
+        let modified = stamp(&self.policies_path);
+        if modified != guard.0 {
+            let loaded = std::fs::read_to_string(&self.policies_path)
+                .map_err(anyhow::Error::from)
+                .and_then(|t| Policies::parse(&t, &self.policies_path.display().to_string()));
+            match loaded {
+                Ok(p) => {
+                    eprintln!(
+                        "acta: policies reloaded from {}",
+                        self.policies_path.display()
+                    );
+                    *guard = (modified, Arc::new(p));
+                }
+                Err(e) => {
+                    eprintln!("acta: {e:#}\nacta: the previous policies stay in force");
+                    guard.0 = modified;
+                }
+            }
+        }
+        Ok(Arc::clone(&guard.1))
+    }
+
+    /// Whether the policies let `caller` do `action` on `resource`.
+    fn allows(
+        &self,
+        caller: &Caller,
+        action: Action,
+        resource: &Resource,
+        route: &str,
+    ) -> Result<bool, ApiError> {
+        self.policies()?
+            .allows(caller, action, resource, route)
+            .map_err(internal)
+    }
+
+    /// The caller, if its token is valid and the policies let it do `action` on `resource`.
+    fn authorize(
+        &self,
+        headers: &HeaderMap,
+        action: Action,
+        resource: &Resource,
+        route: &str,
+    ) -> Result<Caller, ApiError> {
+        let caller = self.caller(headers)?;
+        if !self.allows(&caller, action, resource, route)? {
+            return Err(forbidden(format!(
+                "the policies do not let token {} (role `{}`) {} {}",
+                caller.id,
+                caller.role,
+                action.name(),
+                match resource {
+                    Resource::Trail => "the trail".to_owned(),
+                    Resource::Source(s) => format!("source `{s}`"),
+                    Resource::Tokens => "tokens".to_owned(),
+                }
+            )));
+        }
+        Ok(caller)
+    }
+
+    /// The sources `caller` may read: the whole trail, or the sources of the index the
+    /// policies let it read one by one; a caller who may read none is refused.
+    fn read_scope(&self, caller: &Caller, route: &str) -> Result<Scope, ApiError> {
+        if self.allows(caller, Action::Read, &Resource::Trail, route)? {
+            return Ok(Scope::All);
+        }
+        self.index.reload().map_err(internal)?;
+        let sources = self
+            .index
+            .stats(
+                &acta_query::Query { expr: None },
+                TimeRange::default(),
+                &[StatField::Source],
+                None,
+            )
+            .map_err(internal)?;
+        let mut allowed = Vec::new();
+        for row in sources {
+            let Some(Some(source)) = row.values.into_iter().next() else {
+                continue;
+            };
+            if self.allows(
+                caller,
+                Action::Read,
+                &Resource::Source(source.clone()),
+                route,
+            )? {
+                allowed.push(source);
+            }
+        }
+        if allowed.is_empty() {
+            return Err(forbidden(format!(
+                "the policies do not let token {} (role `{}`) read the trail or any of its sources",
+                caller.id, caller.role
+            )));
+        }
+        Ok(Scope::Sources(allowed))
+    }
+
+    /// Records a read of the trail in the ledger (source `acta-access`) and waits until it is
+    /// durable: no read is answered unrecorded.
+    async fn record_read(
+        &self,
+        caller: &Caller,
+        seen: &Seen,
+        route: &str,
+        params: Value,
+        results: u64,
+    ) -> Result<(), ApiError> {
+        let now = acta_ledger::now_ms() as i64;
+        let asked = params
+            .get("q")
+            .and_then(Value::as_str)
+            .filter(|q| !q.is_empty())
+            .map(|q| format!("{route}: {}", q.chars().take(200).collect::<String>()))
+            .unwrap_or_else(|| route.to_owned());
+        let record = json!({
+            "class_uid": 6003,
+            "class_name": "API Activity",
+            "category_uid": 6,
+            "category_name": "Application Activity",
+            "activity_id": 2,
+            "activity_name": "Read",
+            "type_uid": 600302,
+            "time": now,
+            "status_id": 1,
+            "status": "Success",
+            "message": asked,
+            "actor": {"user": {"uid": caller.id, "name": caller.name, "type": caller.role}},
+            "api": {"operation": route, "service": {"name": "acta"}},
+            "http_request": {
+                "http_method": seen.method,
+                "url": {"path": seen.path},
+                "user_agent": seen.user_agent,
+            },
+            "src_endpoint": {"ip": seen.peer.map(|p| p.to_string())},
+            "metadata": {
+                "version": "1.3.0",
+                "product": {"name": "acta", "vendor_name": "acta", "version": env!("CARGO_PKG_VERSION")},
+            },
+            "unmapped": {"acta": {"params": params, "results": results}},
+        });
+        let (reply, done) = tokio::sync::oneshot::channel();
+        let mut job = Job::Access {
+            record: record.to_string().into_bytes(),
+            reply,
+        };
+        // The queue is shared with ingest, whose share is bounded apart: a full queue means
+        // a thousand reads waiting, so this one waits for room rather than go unrecorded.
+        loop {
+            match self.jobs.try_send(job) {
+                Ok(()) => break,
+                Err(std::sync::mpsc::TrySendError::Full(j)) => {
+                    job = j;
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+                Err(std::sync::mpsc::TrySendError::Disconnected(_)) => {
+                    return Err(unavailable(
+                        "the ledger writer has stopped: reads cannot be recorded",
+                    ));
+                }
+            }
+        }
+        match done.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(internal(format!("the read could not be recorded: {e}"))),
+            Err(_) => Err(unavailable(
+                "the ledger writer has stopped: reads cannot be recorded",
+            )),
+        }
+    }
+}
+
+fn unavailable(message: &str) -> ApiError {
+    ApiError(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        message.into(),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -201,10 +498,13 @@ fn asked(
 async fn search(
     State(st): State<Arc<AppState>>,
     headers: HeaderMap,
+    seen: Seen,
     UrlQuery(p): UrlQuery<SearchParams>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    st.authorize(&headers, Action::Read)?;
+    let caller = st.caller(&headers)?;
+    let scope = st.read_scope(&caller, "search")?;
     let (query, range) = asked(&p.q, p.since.as_deref(), p.until.as_deref())?;
+    let query = scope.narrow(query);
     let limit = p.limit.unwrap_or(100).min(MAX_LIMIT);
     if p.offset.saturating_add(limit) > MAX_DEPTH {
         return Err(bad_request(format!(
@@ -212,28 +512,39 @@ async fn search(
         )));
     }
     let st2 = Arc::clone(&st);
-    tokio::task::spawn_blocking(move || {
+    let offset = p.offset;
+    let (answer, total) = tokio::task::spawn_blocking(move || {
         st2.index.reload()?;
-        let (total, hits) = st2.index.page(&query, range, limit, p.offset)?;
-        Ok::<_, acta_index::IndexError>(json!({
-            "total": total,
-            "offset": p.offset,
-            "events": hits.iter().map(crate::commands::hit_json).collect::<Vec<_>>(),
-        }))
+        let (total, hits) = st2.index.page(&query, range, limit, offset)?;
+        Ok::<_, acta_index::IndexError>((
+            json!({
+                "total": total,
+                "offset": offset,
+                "events": hits.iter().map(crate::commands::hit_json).collect::<Vec<_>>(),
+            }),
+            total,
+        ))
     })
     .await
     .map_err(internal)?
-    .map(axum::Json)
-    .map_err(internal)
+    .map_err(internal)?;
+    let params =
+        json!({"q": p.q, "since": p.since, "until": p.until, "limit": limit, "offset": offset});
+    st.record_read(&caller, &seen, "search", params, total)
+        .await?;
+    Ok(axum::Json(answer))
 }
 
 async fn stats(
     State(st): State<Arc<AppState>>,
     headers: HeaderMap,
+    seen: Seen,
     UrlQuery(p): UrlQuery<StatsParams>,
 ) -> Result<axum::Json<Value>, ApiError> {
-    st.authorize(&headers, Action::Read)?;
+    let caller = st.caller(&headers)?;
+    let scope = st.read_scope(&caller, "stats")?;
     let (query, range) = asked(&p.q, p.since.as_deref(), p.until.as_deref())?;
+    let query = scope.narrow(query);
     let by: Vec<StatField> =
         p.by.split(',')
             .filter(|s| !s.trim().is_empty())
@@ -254,7 +565,7 @@ async fn stats(
         ));
     }
     let st2 = Arc::clone(&st);
-    tokio::task::spawn_blocking(move || {
+    let answer = tokio::task::spawn_blocking(move || {
         st2.index.reload()?;
         let rows = st2.index.stats(&query, range, &by, interval)?;
         let names: Vec<&str> = by.iter().map(|f| f.name()).collect();
@@ -275,8 +586,13 @@ async fn stats(
     })
     .await
     .map_err(internal)?
-    .map(axum::Json)
-    .map_err(internal)
+    .map_err(internal)?;
+    let rows = answer["rows"].as_array().map_or(0, Vec::len) as u64;
+    let params =
+        json!({"q": p.q, "by": p.by, "interval": p.interval, "since": p.since, "until": p.until});
+    st.record_read(&caller, &seen, "stats", params, rows)
+        .await?;
+    Ok(axum::Json(answer))
 }
 
 #[derive(Debug, Deserialize)]
@@ -294,7 +610,11 @@ async fn ingest(
 ) -> Result<axum::Json<Value>, ApiError> {
     // The token is checked before a byte of the body is read: no one without one can make the
     // server buffer a body.
-    st.authorize(&headers, Action::Write)?;
+    let resource = p
+        .source
+        .as_deref()
+        .map_or(Resource::Trail, |s| Resource::Source(s.to_owned()));
+    st.authorize(&headers, Action::Write, &resource, "ingest")?;
     let body = axum::body::to_bytes(request.into_body(), MAX_BODY)
         .await
         .map_err(|e| {
@@ -316,9 +636,11 @@ async fn ingest(
         .map(str::parse::<Format>)
         .transpose()
         .map_err(|e| bad_request(format!("format: {e}")))?;
-    if p.source.as_deref() == Some(FINDING_SOURCE) || format == Some(Format::Finding) {
+    if p.source.as_deref().is_some_and(Format::is_reserved_source)
+        || format.is_some_and(Format::is_acta_own)
+    {
         return Err(bad_request(format!(
-            "`{FINDING_SOURCE}` is reserved for the alerts acta raises itself"
+            "`{FINDING_SOURCE}` and `{ACCESS_SOURCE}` are reserved for the records acta writes itself"
         )));
     }
     if body.is_empty() {
@@ -333,13 +655,25 @@ async fn ingest(
         body: Vec::from(body),
         reply,
     };
-    st.ingest.try_send(job).map_err(|e| match e {
-        std::sync::mpsc::TrySendError::Full(_) => ApiError(
+    let busy = || {
+        ApiError(
             StatusCode::SERVICE_UNAVAILABLE,
             "busy",
             "too many ingest requests waiting; retry shortly".into(),
-        ),
-        std::sync::mpsc::TrySendError::Disconnected(_) => internal("the ledger writer has stopped"),
+        )
+    };
+    if st.ingest_waiting.fetch_add(1, Ordering::AcqRel) >= INGEST_QUEUE {
+        st.ingest_waiting.fetch_sub(1, Ordering::AcqRel);
+        return Err(busy());
+    }
+    st.jobs.try_send(Job::Ingest(job)).map_err(|e| {
+        st.ingest_waiting.fetch_sub(1, Ordering::AcqRel);
+        match e {
+            std::sync::mpsc::TrySendError::Full(_) => busy(),
+            std::sync::mpsc::TrySendError::Disconnected(_) => {
+                internal("the ledger writer has stopped")
+            }
+        }
     })?;
     match answer.await {
         Ok(Ok(v)) => Ok(axum::Json(v)),
@@ -352,7 +686,7 @@ async fn list_tokens(
     State(st): State<Arc<AppState>>,
     headers: HeaderMap,
 ) -> Result<axum::Json<Value>, ApiError> {
-    st.authorize(&headers, Action::Manage)?;
+    st.authorize(&headers, Action::Manage, &Resource::Tokens, "tokens")?;
     let guard = st
         .tokens
         .lock()
@@ -375,14 +709,21 @@ async fn list_tokens(
     Ok(axum::Json(json!({ "tokens": list })))
 }
 
+/// Where the writer's answer to a job goes.
+enum Reply {
+    Ingest(tokio::sync::oneshot::Sender<Result<Value, String>>),
+    Access(tokio::sync::oneshot::Sender<Result<(), String>>),
+}
+
 /// The writer thread: owns the ledger and the index writer, stores requests in order.
 fn writer(
     data: DataDir,
-    jobs: std::sync::mpsc::Receiver<IngestJob>,
+    jobs: std::sync::mpsc::Receiver<Job>,
+    ingest_waiting: Arc<AtomicUsize>,
     ready: std::sync::mpsc::SyncSender<Result<(), String>>,
     ok: Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<()> {
-    let result = write_jobs(&data, jobs, ready);
+    let result = write_jobs(&data, jobs, &ingest_waiting, ready);
     ok.store(false, std::sync::atomic::Ordering::Relaxed);
     if let Err(e) = &result {
         eprintln!("acta: the ledger writer stopped: {e:#}; ingest is refused until a restart");
@@ -392,7 +733,8 @@ fn writer(
 
 fn write_jobs(
     data: &DataDir,
-    jobs: std::sync::mpsc::Receiver<IngestJob>,
+    jobs: std::sync::mpsc::Receiver<Job>,
+    ingest_waiting: &AtomicUsize,
     ready: std::sync::mpsc::SyncSender<Result<(), String>>,
 ) -> Result<()> {
     let registry = Arc::new(Registry::standard());
@@ -426,9 +768,27 @@ fn write_jobs(
             }
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         };
+        let (source, format, input, reply) = match job {
+            Job::Ingest(job) => {
+                ingest_waiting.fetch_sub(1, Ordering::AcqRel);
+                let input = Input::Bytes {
+                    name: "request".into(),
+                    data: job.body,
+                };
+                (job.source, job.format, input, Reply::Ingest(job.reply))
+            }
+            Job::Access { record, reply } => {
+                let input = Input::Bytes {
+                    name: "access record".into(),
+                    data: record,
+                };
+                let source = SourceName::new(ACCESS_SOURCE).ok();
+                (source, Some(Format::Access), input, Reply::Access(reply))
+            }
+        };
         let opts = Options {
-            source: job.source,
-            format: job.format,
+            source,
+            format,
             registry: registry.clone(),
             max_record_bytes: MAX_BODY,
             batch_bytes: 4 << 20,
@@ -441,10 +801,6 @@ fn write_jobs(
             appender: &appender,
             store: Some(&mut store),
             detect: None,
-        };
-        let input = Input::Bytes {
-            name: "request".into(),
-            data: job.body,
         };
         let answer = pipeline::run_inputs(sink, vec![input], opts)
             .map(|s| {
@@ -465,15 +821,31 @@ fn write_jobs(
                 })
             })
             .map_err(|e| format!("{e:#}"));
-        if let Err(e) = &answer {
+        let failed = answer.as_ref().err().cloned();
+        match reply {
+            Reply::Ingest(r) => {
+                let _ = r.send(answer);
+            }
+            Reply::Access(r) => {
+                let _ = r.send(answer.and_then(|a| {
+                    if a["stored"] == 1 {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "the access record was not stored: {}",
+                            a["problems"]
+                        ))
+                    }
+                }));
+            }
+        }
+        if let Some(e) = failed {
             // The ledger or the index failed: nothing more is stored until a restart, which
             // recovers the ledger and indexes what it lacks.
-            let _ = job.reply.send(Err(e.clone()));
             appender.close()?;
             store.close()?;
             anyhow::bail!("{e}");
         }
-        let _ = job.reply.send(answer);
         store.commit_if_due()?;
     }
     appender.close()?;
@@ -558,6 +930,10 @@ fn router(state: Arc<AppState>) -> Router {
             "/api/v1/ingest",
             axum::routing::post(ingest).layer(axum::extract::DefaultBodyLimit::max(MAX_BODY)),
         )
+        .route("/api/v1/events/{index}", get(read::event))
+        .route("/api/v1/alerts", get(read::alerts))
+        .route("/api/v1/ledger", get(read::ledger))
+        .route("/api/v1/me", get(read::me))
         .route("/api/v1/tokens", get(list_tokens))
         .merge(ui::routes())
         .fallback(not_found)
@@ -578,11 +954,11 @@ pub fn run(data: &DataDir, args: ServeArgs) -> Result<ExitCode> {
     if !tokens.has_admin(now) {
         match std::env::var("ACTA_ADMIN_TOKEN") {
             Ok(t) if !t.is_empty() => {
-                let r = tokens.adopt(&t, Role::Admin, "ACTA_ADMIN_TOKEN", None, now)?;
+                let r = tokens.adopt(&t, Role::admin(), "ACTA_ADMIN_TOKEN", None, now)?;
                 eprintln!("acta: admin token {} taken from ACTA_ADMIN_TOKEN", r.id);
             }
             _ => {
-                let (token, r) = tokens.create(Role::Admin, "first admin", None, now)?;
+                let (token, r) = tokens.create(Role::admin(), "first admin", None, now)?;
                 eprintln!(
                     "acta: created admin token {} — shown once, keep it:\n{token}",
                     r.id
@@ -591,26 +967,44 @@ pub fn run(data: &DataDir, args: ServeArgs) -> Result<ExitCode> {
         }
         tokens.save(&tokens_path)?;
     }
+    let (policies, policies_path) = Policies::load_or_create(data.root())?;
+    for t in tokens.records() {
+        if t.revoked_ms.is_none() && !policies.mentions_role(t.role.name()) {
+            eprintln!(
+                "acta: token {} has role `{}`, which no policy in {} names: it may do nothing",
+                t.id,
+                t.role.name(),
+                policies_path.display()
+            );
+        }
+    }
     let index = crate::commands::open_index(data)?;
-    let (jobs, queue) = std::sync::mpsc::sync_channel(INGEST_QUEUE);
+    let (jobs, queue) = std::sync::mpsc::sync_channel(INGEST_QUEUE + ACCESS_QUEUE);
+    let ingest_waiting = Arc::new(AtomicUsize::new(0));
+    let waiting = Arc::clone(&ingest_waiting);
     let (ready_tx, ready) = std::sync::mpsc::sync_channel(1);
     let writer_data = DataDir::new(data.root());
     let writer_ok = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let ok = Arc::clone(&writer_ok);
     let writer_thread = std::thread::Builder::new()
         .name("acta-writer".into())
-        .spawn(move || writer(writer_data, queue, ready_tx, ok))
+        .spawn(move || writer(writer_data, queue, waiting, ready_tx, ok))
         .context("cannot start the ledger writer")?;
     ready
         .recv()
         .map_err(|_| anyhow!("the ledger writer stopped"))?
         .map_err(|e| anyhow!("{e}"))?;
     let state = Arc::new(AppState {
+        data: DataDir::new(data.root()),
+        registry: Arc::new(Registry::standard()),
         log_dir: data.ledger_dir().join("log"),
         tokens: Mutex::new((None, tokens)),
         tokens_path,
+        policies: Mutex::new((stamp(&policies_path), Arc::new(policies))),
+        policies_path,
         index,
-        ingest: jobs,
+        jobs,
+        ingest_waiting,
         writer_ok,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -624,10 +1018,13 @@ pub fn run(data: &DataDir, args: ServeArgs) -> Result<ExitCode> {
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr: SocketAddr = listener.local_addr()?;
         eprintln!("acta: listening on http://{addr}");
-        axum::serve(listener, router(state))
-            .with_graceful_shutdown(shutdown())
-            .await
-            .map_err(|e| anyhow!("server: {e}"))
+        axum::serve(
+            listener,
+            router(state).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown())
+        .await
+        .map_err(|e| anyhow!("server: {e}"))
     })?;
     drop(runtime);
     // The state (and with it the job queue) is gone: the writer closes the ledger.

@@ -1,0 +1,286 @@
+//! The read routes beyond search and counts: one event with its proof, the alerts, the ledger's
+//! state and the caller's own token.
+//!
+//! - `GET /api/v1/events/{index}`: the entry's normalised event, raw record and inclusion proof to
+//!   the latest checkpoint, checked against the data directory's verifier key.
+//! - `GET /api/v1/alerts`: acta's findings (source `acta-finding`), newest first, with a summary
+//!   by severity and the mean time to insight.
+//! - `GET /api/v1/ledger`: size, root and age of the latest checkpoint.
+//! - `GET /api/v1/me`: the token the request carries (id, name, role).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use acta_index::TimeRange;
+use acta_ingest::formats::finding::SOURCE as FINDING_SOURCE;
+use acta_ledger::layout::PAYLOAD_SEGMENT_ENTRIES;
+use acta_ledger::read::Entries;
+use axum::Json;
+use axum::extract::{Path as UrlPath, Query as UrlQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiError, AppState, Resource, Seen, bad_request, internal};
+use crate::tokens::Action;
+use crate::units;
+
+/// Most alerts one request lists.
+const MAX_ALERTS: usize = 1_000;
+/// Alerts the summary reads at most (the newest ones); it says when there were more.
+const SUMMARY_ALERTS: usize = 10_000;
+
+pub(super) async fn event(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    seen: Seen,
+    UrlPath(index): UrlPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = st.caller(&headers)?;
+    let scope = st.read_scope(&caller, "event")?;
+    let index: u64 = index.parse().map_err(|_| {
+        bad_request(format!(
+            "`{}` is not a ledger index (a whole number from 0)",
+            index.chars().take(40).collect::<String>()
+        ))
+    })?;
+    let st2 = Arc::clone(&st);
+    let view = tokio::task::spawn_blocking(move || {
+        crate::commands::entry_view(&st2.data, &st2.registry, index)
+    })
+    .await
+    .map_err(internal)?
+    .map_err(internal)?
+    .ok_or_else(|| {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("entry {index} is not covered by the latest checkpoint"),
+        )
+    })?;
+    let json = view.to_json();
+    if !json["source"].as_str().is_some_and(|s| scope.covers(s)) {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "the policies do not let token {} (role `{}`) read entry {index}",
+                caller.id, caller.role
+            ),
+        ));
+    }
+    st.record_read(&caller, &seen, "event", json!({ "index": index }), 1)
+        .await?;
+    Ok(Json(json))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AlertParams {
+    #[serde(default)]
+    q: String,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<usize>,
+    #[serde(default)]
+    offset: usize,
+}
+
+pub(super) async fn alerts(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    seen: Seen,
+    UrlQuery(p): UrlQuery<AlertParams>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = st.caller(&headers)?;
+    let scope = st.read_scope(&caller, "alerts")?;
+    let text = if p.q.trim().is_empty() {
+        format!("source:{FINDING_SOURCE}")
+    } else {
+        format!("source:{FINDING_SOURCE} AND ({})", p.q)
+    };
+    let (query, range) =
+        super::asked(&text, p.since.as_deref(), p.until.as_deref()).map_err(|e| {
+            // Positions in the message refer to the caller's text, not the wrapped one.
+            if p.q.trim().is_empty() {
+                e
+            } else {
+                super::asked(&p.q, None, None).err().unwrap_or(e)
+            }
+        })?;
+    // Alerts are the source `acta-finding`: a caller limited to some sources sees them only if
+    // the policies let it read that source.
+    if !scope.covers(FINDING_SOURCE) {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "the policies do not let token {} (role `{}`) read `{FINDING_SOURCE}`, where alerts are",
+                caller.id, caller.role
+            ),
+        ));
+    }
+    let limit = p.limit.unwrap_or(100).min(MAX_ALERTS);
+    if p.offset > super::MAX_DEPTH {
+        return Err(bad_request(format!(
+            "offset may be at most {}",
+            super::MAX_DEPTH
+        )));
+    }
+    let st2 = Arc::clone(&st);
+    let answer =
+        tokio::task::spawn_blocking(move || alert_answer(&st2, &query, range, limit, p.offset))
+            .await
+            .map_err(internal)?
+            .map_err(internal)?;
+    let params =
+        json!({"q": p.q, "since": p.since, "until": p.until, "limit": limit, "offset": p.offset});
+    st.record_read(&caller, &seen, "alerts", params, answer.1)
+        .await?;
+    Ok(Json(answer.0))
+}
+
+/// The page of alerts and the summary, and how many alerts matched.
+fn alert_answer(
+    st: &AppState,
+    query: &acta_query::Query,
+    range: TimeRange,
+    limit: usize,
+    offset: usize,
+) -> anyhow::Result<(Value, u64)> {
+    st.index.reload()?;
+    let (total, page) = st
+        .index
+        .page(query, range, SUMMARY_ALERTS.max(limit + offset), 0)?;
+    // Newest first, as the index gives them.
+    let newest: Vec<u64> = page.iter().map(|h| h.index).collect();
+    let mut sorted = newest.clone();
+    sorted.sort_unstable();
+    let payloads: BTreeMap<u64, Vec<u8>> = payloads(st, &sorted)?.into_iter().collect();
+    let mut by_severity: BTreeMap<(u8, String), u64> = BTreeMap::new();
+    let (mut insight, mut detection, mut timed) = (0i128, 0i128, 0i128);
+    let mut listed = Vec::new();
+    for (n, index) in newest.iter().enumerate() {
+        let Some(f) = payloads
+            .get(index)
+            .and_then(|p| serde_json::from_slice::<Value>(p).ok())
+        else {
+            continue;
+        };
+        let sev = u8::try_from(f["severity_id"].as_u64().unwrap_or(0)).unwrap_or(0);
+        let sev_name = f["severity"].as_str().unwrap_or("Unknown").to_owned();
+        *by_severity.entry((sev, sev_name)).or_default() += 1;
+        let t = &f["unmapped"]["acta"];
+        let times = (
+            t["event_time"].as_i64(),
+            t["ingest_time"].as_i64(),
+            t["alert_time"].as_i64(),
+        );
+        if let (Some(ev), Some(ing), Some(al)) = times {
+            insight += i128::from(al) - i128::from(ev);
+            detection += i128::from(al) - i128::from(ing);
+            timed += 1;
+        }
+        if n < offset || listed.len() >= limit {
+            continue;
+        }
+        let info = &f["finding_info"];
+        let actor = &f["actor"]["user"];
+        listed.push(json!({
+            "index": index,
+            "time": f["time"].as_i64().map(units::timestamp),
+            "rule": info["analytic"]["uid"],
+            "title": info["title"],
+            "kind": info["types"][0],
+            "severity": f["severity"],
+            "severity_id": sev,
+            "message": f["message"],
+            "actor": actor["name"].as_str().or_else(|| actor["uid"].as_str()),
+            "ip": f["src_endpoint"]["ip"],
+            "entries": t["entries"],
+            "mtti_event_ms": match times { (Some(ev), _, Some(al)) => Some(al - ev), _ => None },
+            "mtti_receipt_ms": match times { (_, Some(ing), Some(al)) => Some(al - ing), _ => None },
+        }));
+    }
+    let mean = |sum: i128| (timed > 0).then(|| i64::try_from(sum / timed).unwrap_or(i64::MAX));
+    let summarised = newest.len() as u64;
+    let v = json!({
+        "total": total,
+        "offset": offset,
+        "alerts": listed,
+        "summary": {
+            "alerts": summarised,
+            "complete": summarised == total,
+            "by_severity": by_severity.iter().rev().map(|((_, s), n)| (s.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
+            "mtti_event_ms": mean(insight),
+            "mtti_receipt_ms": mean(detection),
+        },
+    });
+    Ok((v, total))
+}
+
+/// The stored payloads of `wanted` (increasing ledger indices): one walk per payload segment that
+/// holds any of them.
+fn payloads(st: &AppState, wanted: &[u64]) -> anyhow::Result<Vec<(u64, Vec<u8>)>> {
+    let dir = st.data.ledger_dir();
+    let mut out = Vec::with_capacity(wanted.len());
+    let mut next = 0;
+    while let Some(&first) = wanted.get(next) {
+        let end = (first / PAYLOAD_SEGMENT_ENTRIES + 1) * PAYLOAD_SEGMENT_ENTRIES;
+        for e in Entries::open(&dir)?.starting_at(first) {
+            let e = e?;
+            while wanted.get(next).is_some_and(|w| *w < e.index) {
+                next += 1;
+            }
+            if wanted.get(next) == Some(&e.index) {
+                out.push((e.index, e.payload));
+                next += 1;
+            }
+            if wanted.get(next).is_none_or(|w| *w >= end) {
+                break;
+            }
+        }
+        // Whatever of this segment was not found (past the stored end) is skipped.
+        while wanted.get(next).is_some_and(|w| *w < end) {
+            next += 1;
+        }
+    }
+    Ok(out)
+}
+
+pub(super) async fn ledger(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    st.authorize(&headers, Action::Read, &Resource::Trail, "ledger")?;
+    let path = st.log_dir.join("checkpoint");
+    let text = std::fs::read_to_string(&path).map_err(|e| internal(format!("checkpoint: {e}")))?;
+    let age_s = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .map(|d| d.as_secs());
+    let mut lines = text.lines();
+    let origin = lines.next().unwrap_or_default();
+    let size = lines.next().and_then(|l| l.parse::<u64>().ok());
+    let root = lines.next().unwrap_or_default();
+    Ok(Json(json!({
+        "origin": origin,
+        "size": size,
+        "root": root,
+        "age_s": age_s,
+        "checkpoint": text,
+    })))
+}
+
+pub(super) async fn me(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let caller = st.caller(&headers)?;
+    Ok(Json(json!({
+        "id": caller.id,
+        "name": caller.name,
+        "role": caller.role,
+    })))
+}
