@@ -33,6 +33,8 @@ const UNKNOWN: &str = "acta_ba9876543210_QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY
 const HOSTILE_ACTOR: &str = "<img src=x onerror=\"document.title='owned'\">";
 /// A GitHub audit record, shaped as the samples are, whose values are markup.
 const HOSTILE: &str = r#"{"action": "repo.rename", "actor": "<img src=x onerror=\"document.title='owned'\">", "created_at": 1621305118553, "org": "my-org", "repo": "my-org/<script>document.title='owned'</script>"}"#;
+/// What the dashboard counts as activity: all but the records acta writes itself.
+const ACTIVITY: &str = "-source:acta-finding -source:acta-access";
 /// How long the page may take to show what it was asked for.
 const PATIENCE: Duration = Duration::from_secs(30);
 /// The key of an element reference in WebDriver answers.
@@ -391,6 +393,16 @@ impl Browser {
     }
 }
 
+/// The size of the latest checkpoint, as third parties read it.
+fn ledger_size_now(base: &str) -> u64 {
+    let mut r = agent()
+        .get(format!("{base}/tlog/checkpoint"))
+        .call()
+        .unwrap();
+    let text = r.body_mut().read_to_string().unwrap();
+    text.lines().nth(1).unwrap().parse().unwrap()
+}
+
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
@@ -523,19 +535,9 @@ fn the_web_ui_shows_the_trail_in_a_real_browser() {
     });
 
     // What the API says, to compare the page with.
-    let checkpoint = {
-        let mut r = agent()
-            .get(format!("{base}/tlog/checkpoint"))
-            .call()
-            .unwrap();
-        r.body_mut().read_to_string().unwrap()
-    };
-    let ledger_size: u64 = checkpoint.lines().nth(1).unwrap().parse().unwrap();
+    let ledger_size = ledger_size_now(&base);
     let by_source = server.get(
-        &format!(
-            "/api/v1/stats?by=source&q={}",
-            urlencode("-source:acta-finding")
-        ),
+        &format!("/api/v1/stats?by=source&q={}", urlencode(ACTIVITY)),
         &auditor,
     );
     let sources: Vec<(String, u64)> = by_source["rows"]
@@ -593,10 +595,15 @@ fn the_web_ui_shows_the_trail_in_a_real_browser() {
     assert!(browser.text("#whoami").contains("investigator"));
     assert!(browser.text("#whoami").contains("auditor"));
     assert_eq!(number(&browser.text("#tile-events .tile-value")), events);
-    assert_eq!(
-        number(&browser.text("#tile-ledger .tile-value")),
-        ledger_size
+    // Every read of the trail is itself stored, so the ledger grows as the page loads.
+    let shown = number(&browser.text("#tile-ledger .tile-value"));
+    let grown = ledger_size_now(&base);
+    assert!(
+        (ledger_size..=grown).contains(&shown),
+        "ledger size {shown}, not within {ledger_size}..={grown}"
     );
+    let reads = number(&browser.text("#tile-reads .tile-value"));
+    assert!(reads > 0, "the page's own reads are recorded");
     assert_eq!(
         number(&browser.text("#tile-alerts .tile-value")),
         alert_total
@@ -617,10 +624,7 @@ fn the_web_ui_shows_the_trail_in_a_real_browser() {
         "the chart has bars"
     );
     let top = server.get(
-        &format!(
-            "/api/v1/stats?by=actor&q={}",
-            urlencode("-source:acta-finding")
-        ),
+        &format!("/api/v1/stats?by=actor&q={}", urlencode(ACTIVITY)),
         &auditor,
     );
     let first_actor = top["rows"]
@@ -695,29 +699,56 @@ fn the_web_ui_shows_the_trail_in_a_real_browser() {
         "badge ok"
     );
     assert!(browser.text("#verified").contains("verified"));
+    // The proof shown is to a checkpoint at least as new as the one published before browsing
+    // and no newer than the latest (proofs use the newest signed checkpoint; the public one is
+    // published behind it), and its audit path is the receipt's.
+    let verification = browser.text("#verification");
+    assert!(verification.starts_with("verified"), "{verification}");
+    let proof_size = number(&browser.text("#proof-size"));
     let entry = server.get(&format!("/api/v1/events/{index}"), &auditor);
-    assert_eq!(entry["verified"], true, "{entry}");
-    assert_eq!(
-        browser.text("#verification"),
-        entry["verification"].as_str().unwrap()
+    let latest = entry["proof"]["tree_size"].as_u64().unwrap();
+    assert!(
+        (ledger_size..=latest).contains(&proof_size),
+        "proof to a tree of {proof_size}, not within {ledger_size}..={latest}"
     );
-    assert_eq!(number(&browser.text("#proof-size")), ledger_size);
-    let receipt = browser.text("#receipt");
-    assert!(receipt.starts_with("c2sp.org/tlog-proof@v1"), "{receipt}");
+    let receipt = format!("{}\n", browser.text("#receipt").trim_end());
+    assert!(receipt.starts_with("c2sp.org/tlog-proof@v1\n"), "{receipt}");
     assert!(receipt.contains(&format!("\nindex {index}\n")), "{receipt}");
-    assert_eq!(
-        receipt.trim_end(),
-        entry["receipt"].as_str().unwrap().trim_end()
-    );
-    let hashes = browser.texts("#proof-hashes li");
-    let want: Vec<String> = entry["proof"]["hashes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h.as_str().unwrap().to_owned())
+    let (path, signed) = receipt.split_once("\n\n").unwrap();
+    assert_eq!(signed.lines().nth(1), Some(proof_size.to_string().as_str()));
+    let path: Vec<String> = path
+        .lines()
+        .skip(3)
+        .map(|l| {
+            base64::engine::general_purpose::STANDARD
+                .decode(l)
+                .unwrap()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        })
         .collect();
-    assert!(!want.is_empty());
-    assert_eq!(hashes, want);
+    assert!(!path.is_empty());
+    assert_eq!(browser.texts("#proof-hashes li"), path);
+    // The record shown is the one stored, and the receipt on the page proves it to anyone
+    // holding the log's key.
+    let raw = entry["raw"].as_str().unwrap();
+    assert_eq!(browser.text("#raw-record").trim_end(), raw.trim_end());
+    let receipt_file = dir.path().join("receipt.txt");
+    let record_file = dir.path().join("record");
+    std::fs::write(&receipt_file, &receipt).unwrap();
+    std::fs::write(&record_file, raw).unwrap();
+    let o = acta(
+        data,
+        &[
+            "proof",
+            "--verify",
+            receipt_file.to_str().unwrap(),
+            "--record",
+            record_file.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
     assert!(browser.text("#raw-record").contains("GetPasswordData"));
     assert!(
         browser
@@ -751,6 +782,19 @@ fn the_web_ui_shows_the_trail_in_a_real_browser() {
     assert_eq!(number(&browser.text("#alerts-total")), alert_total);
     assert!(!browser.all("#alerts-table td.entries a").is_empty());
     browser.screenshot("alerts");
+    // A rule's link lists that rule's alerts, as the API counts them.
+    let rule = browser.text("#alerts-table a.mono");
+    browser.shows("alerts", || browser.click("#alerts-table a.mono"));
+    let of_rule = server.get(
+        &format!(
+            "/api/v1/alerts?limit=1&q={}",
+            urlencode(&format!("action:{rule}"))
+        ),
+        &auditor,
+    );
+    let n = of_rule["total"].as_u64().unwrap();
+    assert!(n > 0 && n < alert_total, "{of_rule}");
+    assert_eq!(number(&browser.text("#alerts-total")), n);
 
     // Signing out forgets the token: the prompt is back, and no view loads without one.
     browser.shows("login", || browser.click("#signout"));

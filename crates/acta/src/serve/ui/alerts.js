@@ -2,7 +2,7 @@
 // each, linked to their pages and proofs.
 
 import { api } from './api.js';
-import { h, num, utc, duration, route, card, errorBox, searchLink, severityPill } from './dom.js';
+import { h, num, utc, duration, route, term, card, errorBox, searchLink, severityPill } from './dom.js';
 
 const PAGE = 50;
 const SEVERITY_ORDER = ['critical', 'high', 'medium', 'low', 'informational', 'unknown'];
@@ -62,7 +62,9 @@ export async function alerts(main, { params, signal }) {
     h('td', { class: 'time' }, utc(typeof a.time === 'number' ? a.time : Date.parse(a.time))),
     h('td', null, severityPill(a.severity)),
     h('td', { class: 'wrap' }, h('a', { href: `#/event/${a.index}`, title: 'the alert\'s own ledger entry' }, a.title || a.rule),
-      h('div', { class: 'muted small mono' }, a.rule)),
+      a.message && a.message !== a.title ? h('div', { class: 'small' }, a.message) : null,
+      h('div', { class: 'muted small' }, a.kind ? `${a.kind} · ` : '',
+        h('a', { href: route('/alerts', { q: term('action', a.rule), since, until }), class: 'mono', title: 'every alert of this rule' }, a.rule))),
     h('td', { class: 'wrap' }, searchLink('actor', a.actor, since)),
     h('td', { class: 'entries' }, (a.entries || []).slice(0, 12).map((i) => h('a', { href: `#/event/${i}`, class: 'index' }, `#${i}`)),
       (a.entries || []).length > 12 ? h('span', { class: 'muted' }, ` +${a.entries.length - 12}`) : null),

@@ -8,8 +8,12 @@ const RANGES = [
   ['1h', '1 hour'], ['24h', '24 hours'], ['7d', '7 days'], ['30d', '30 days'],
   ['365d', '1 year'], ['all', 'All time'],
 ];
-/** Activity panels leave out the alerts acta stored itself: they have their own panel. */
-const ACTIVITY = '-source:acta-finding';
+/**
+ * Activity panels leave out what acta wrote itself: its alerts (their own panel) and the record
+ * of every read of the trail (the "Reads of the trail" tile).
+ */
+const ACTIVITY = '-source:acta-finding -source:acta-access';
+const READS = 'source:acta-access';
 const TOP = 10;
 
 export async function dashboard(main, { params, signal }) {
@@ -27,6 +31,7 @@ export async function dashboard(main, { params, signal }) {
     failures: tile('Failures and denials', 'tile-failures'),
     alerts: tile('Alerts', 'tile-alerts'),
     ledger: tile('Ledger', 'tile-ledger'),
+    reads: tile('Reads of the trail', 'tile-reads'),
   };
   main.append(h('div', { class: 'tiles' }, Object.values(tiles).map((t) => t.el)));
 
@@ -52,6 +57,7 @@ export async function dashboard(main, { params, signal }) {
   const failActors = api('stats', { q: failQ, since, by: 'actor' }, sel);
   const alertList = api('alerts', { since, limit: 8 }, sel);
   const ledgerState = api('ledger', null, sel);
+  const readers = api('stats', { q: READS, since, by: 'actor' }, sel);
 
   await Promise.all([
     fill(volume, series, (d) => d.total
@@ -76,6 +82,13 @@ export async function dashboard(main, { params, signal }) {
       h('div', { class: 'tile-value' }, num(d.total)),
       h('div', { class: 'tile-sub' }, `MTTI ${duration(d.summary?.mtti_receipt_ms)} from receipt`),
     ]),
+    fill(tiles.reads, readers, (d) => {
+      const reads = d.rows.reduce((a, r) => a + r.count, 0);
+      return [
+        h('div', { class: 'tile-value' }, h('a', { href: route('/search', { q: READS, since }) }, num(reads))),
+        h('div', { class: 'tile-sub' }, `searches, counts and views, by ${num(d.rows.length)} token${d.rows.length === 1 ? '' : 's'}`),
+      ];
+    }),
     fill(ledger, ledgerState, ledgerPanel),
     fill(tiles.ledger, ledgerState, (d) => [
       h('div', { class: 'tile-value' }, num(d.size)),
