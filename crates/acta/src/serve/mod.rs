@@ -10,7 +10,10 @@
 //! - `POST /api/v1/ingest[?source=NAME&format=NAME]`: a batch of records (NDJSON, a JSON array, a
 //!   CloudTrail or `EventList` envelope, gzip or not), stored through the same pipeline as
 //!   `acta ingest`; answered once the batch is durable, with what was stored and flagged. A token
-//!   whose role may write (`admin`, `ingest`). The body is at most 64 MiB.
+//!   whose role may write (`admin`, `ingest`). Bodies pass the `[limits]` of acta.toml
+//!   ([`limits`]).
+//! - `POST /api/v1/ingest/github`, `/gitlab`, `/kubernetes`: native receivers, each with its
+//!   own check besides the token, configured in acta.toml ([`receivers`], [`config`]).
 //! - `GET /api/v1/tokens`: the tokens (never their secrets); `admin` only.
 //!
 //! One thread owns the ledger and the index writer for the server's lifetime and stores requests
@@ -20,6 +23,10 @@
 //! Tokens are checked against `<data-dir>/tokens.json` ([`crate::tokens`]), reread when it
 //! changes, so a revoked token stops working at the next request. Errors are JSON:
 //! `{"error": {"code": "...", "message": "..."}}`.
+
+mod config;
+mod limits;
+mod receivers;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -52,7 +59,7 @@ use acta_ledger::{Appender, AppenderOptions, SourceName};
 const MAX_LIMIT: usize = 10_000;
 /// Deepest result a search pages to (offset + limit).
 const MAX_DEPTH: usize = 100_000;
-/// Largest ingest request body.
+/// Largest record (the largest request body is `max_body_bytes` of `[limits]` in acta.toml).
 const MAX_BODY: usize = 64 << 20;
 /// Ingest requests waiting for the writer thread at most; more are refused with 503.
 const INGEST_QUEUE: usize = 16;
@@ -77,6 +84,10 @@ struct AppState {
     ingest: std::sync::mpsc::SyncSender<IngestJob>,
     /// False once the writer thread has stopped (it says why on standard error).
     writer_ok: Arc<std::sync::atomic::AtomicBool>,
+    /// The `[limits]` of acta.toml and their state (rate buckets).
+    limits: limits::Guard,
+    /// The native receivers acta.toml turns on.
+    receivers: receivers::Receivers,
 }
 
 /// An API error: status, machine code and message.
@@ -289,19 +300,10 @@ async fn ingest(
     headers: HeaderMap,
     UrlQuery(p): UrlQuery<IngestParams>,
     request: axum::extract::Request,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<Value>, limits::Refusal> {
     // The token is checked before a byte of the body is read: no one without one can make the
     // server buffer a body.
     st.authorize(&headers, Action::Write)?;
-    let body = axum::body::to_bytes(request.into_body(), MAX_BODY)
-        .await
-        .map_err(|e| {
-            ApiError(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("the body could not be read whole (at most {MAX_BODY} bytes): {e}"),
-            )
-        })?;
     let source = p
         .source
         .as_deref()
@@ -317,33 +319,19 @@ async fn ingest(
     if p.source.as_deref() == Some(FINDING_SOURCE) || format == Some(Format::Finding) {
         return Err(bad_request(format!(
             "`{FINDING_SOURCE}` is reserved for the alerts acta raises itself"
-        )));
+        ))
+        .into());
     }
+    let body = st
+        .limits
+        .admit(&headers, request.into_body(), format)
+        .await?;
     if body.is_empty() {
-        return Err(bad_request(
-            "the request body is empty: send records".into(),
-        ));
+        return Err(bad_request("the request body is empty: send records".into()).into());
     }
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    let job = IngestJob {
-        source,
-        format,
-        body: Vec::from(body),
-        reply,
-    };
-    st.ingest.try_send(job).map_err(|e| match e {
-        std::sync::mpsc::TrySendError::Full(_) => ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
-            "too many ingest requests waiting; retry shortly".into(),
-        ),
-        std::sync::mpsc::TrySendError::Disconnected(_) => internal("the ledger writer has stopped"),
-    })?;
-    match answer.await {
-        Ok(Ok(v)) => Ok(axum::Json(v)),
-        Ok(Err(e)) => Err(internal(e)),
-        Err(_) => Err(internal("the ledger writer has stopped")),
-    }
+    receivers::submit(&st, source, format, body)
+        .await
+        .map(axum::Json)
 }
 
 async fn list_tokens(
@@ -552,12 +540,22 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/tlog/tile/{*rest}", get(tile))
         .route("/api/v1/search", get(search))
         .route("/api/v1/stats", get(stats))
+        .route("/api/v1/ingest", axum::routing::post(ingest))
         .route(
-            "/api/v1/ingest",
-            axum::routing::post(ingest).layer(axum::extract::DefaultBodyLimit::max(MAX_BODY)),
+            "/api/v1/ingest/github",
+            axum::routing::post(receivers::github),
+        )
+        .route(
+            "/api/v1/ingest/gitlab",
+            axum::routing::post(receivers::gitlab),
+        )
+        .route(
+            "/api/v1/ingest/kubernetes",
+            axum::routing::post(receivers::kubernetes),
         )
         .route("/api/v1/tokens", get(list_tokens))
         .fallback(not_found)
+        .layer(axum::middleware::map_response(limits::json_errors))
         .with_state(state)
 }
 
@@ -569,6 +567,8 @@ pub fn run(data: &DataDir, args: ServeArgs) -> Result<ExitCode> {
             data.root().display()
         );
     }
+    let config = config::Config::load(args.config.as_deref(), data.root())?;
+    let receivers = receivers::Receivers::new(&config)?;
     let tokens_path = tokens_file(data.root());
     let mut tokens = Tokens::load(&tokens_path)?;
     let now = acta_ledger::now_ms() as i64;
@@ -609,6 +609,8 @@ pub fn run(data: &DataDir, args: ServeArgs) -> Result<ExitCode> {
         index,
         ingest: jobs,
         writer_ok,
+        limits: limits::Guard::new(config.limits.clone()),
+        receivers,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -620,11 +622,16 @@ pub fn run(data: &DataDir, args: ServeArgs) -> Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr: SocketAddr = listener.local_addr()?;
+        if let Some(path) = &config.path {
+            eprintln!("acta: configuration from {}", path.display());
+        }
+        for route in state.receivers.enabled() {
+            eprintln!("acta: receiver on POST {route}");
+        }
         eprintln!("acta: listening on http://{addr}");
-        axum::serve(listener, router(state))
-            .with_graceful_shutdown(shutdown())
-            .await
-            .map_err(|e| anyhow!("server: {e}"))
+        let header_timeout = config.limits.header_timeout.get();
+        limits::serve(listener, router(state), header_timeout, shutdown()).await;
+        Ok::<_, anyhow::Error>(())
     })?;
     drop(runtime);
     // The state (and with it the job queue) is gone: the writer closes the ledger.
