@@ -260,6 +260,11 @@ pub struct ServeArgs {
     /// Address and port to listen on (port 0: any free port, printed on start).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: String,
+
+    /// Server configuration (TOML): native receivers and their secrets, request limits. See
+    /// docs/serve.md. Default: `<data-dir>/acta.toml` if present.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

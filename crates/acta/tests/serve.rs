@@ -25,10 +25,15 @@ struct Server {
 
 impl Server {
     fn start(data: &Path) -> Server {
+        Server::start_with(data, &[])
+    }
+
+    fn start_with(data: &Path, args: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_acta"))
             .arg("--data-dir")
             .arg(data)
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
             .env("ACTA_ADMIN_TOKEN", ADMIN)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -651,4 +656,221 @@ fn serve_events_alerts_and_policies() {
     );
     let o = acta(&data, &["verify"]);
     assert!(o.status.success(), "{}", text(&o));
+}
+
+/// A value of the Prometheus text: the sum over every sample of `name` whose labels contain
+/// `labels`.
+fn metric(text: &str, name: &str, labels: &str) -> u64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.split(['{', ' ']).next() == Some(name) && l.contains(labels))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap() as u64)
+        .sum()
+}
+
+/// A server started on a new data directory, with detection configured in acta.toml, raises the
+/// alerts `acta ingest --rules` raises for the same records, hands them to its sinks, and reports
+/// it all in /metrics; the OpenAPI document names every route.
+#[test]
+fn serve_detects_and_reports_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/sigma");
+    let alerts_file = dir.path().join("alerts.ndjson");
+    let config = dir.path().join("acta.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[detect]\nrules = [{:?}]\n\n[[detect.sink]]\ntype = \"file\"\npath = {:?}\n",
+            rules.display().to_string(),
+            alerts_file.display().to_string()
+        ),
+    )
+    .unwrap();
+    let stratus = testdata("cloudtrail/stratus");
+    let mut files: Vec<_> = std::fs::read_dir(&stratus)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    // The same records through the command line, for the expected alerts.
+    let offline = dir.path().join("offline");
+    let mut args = vec![
+        "ingest".to_owned(),
+        "-q".to_owned(),
+        "--rules".to_owned(),
+        rules.display().to_string(),
+    ];
+    args.extend(files.iter().map(|p| p.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = acta(&offline, &args);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = acta(&offline, &["stats", "--alerts", "-o", "json"]);
+    let expected: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let expected = expected["alerts"].as_u64().unwrap();
+    assert!(expected > 0);
+
+    let server = Server::start_with(&data, &["--config", config.to_str().unwrap()]);
+    let base = server.base.clone();
+    let (mut stored, mut raised) = (0, 0);
+    for f in &files {
+        let (status, answer) = post(
+            &base,
+            "/api/v1/ingest",
+            Some(ADMIN),
+            &std::fs::read(f).unwrap(),
+        );
+        assert_eq!(status, 200, "{}: {answer}", f.display());
+        stored += answer["normalised"]["cloudtrail"].as_u64().unwrap_or(0);
+        raised += answer["alerts"].as_u64().unwrap();
+        // One batch: its entries, then the alerts it raised.
+        let (first, last) = (
+            answer["first"].as_u64().unwrap(),
+            answer["last"].as_u64().unwrap(),
+        );
+        assert_eq!(last + 1 - first, answer["stored"].as_u64().unwrap());
+        assert_eq!(
+            answer["checkpoint"]["size"].as_u64().unwrap(),
+            last + 1 + answer["alerts"].as_u64().unwrap(),
+            "{answer}"
+        );
+    }
+    if raised != expected {
+        let (_, said) = server.stop();
+        panic!("alerts raised by the server {raised}, by acta ingest {expected}: {said}");
+    }
+    // Searchable within about a second.
+    let (_keep, pause) = mpsc::channel::<()>();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, alerts) = get(&base, "/api/v1/alerts", Some(ADMIN));
+        assert_eq!(status, 200, "{alerts}");
+        if alerts["total"].as_u64().unwrap() == raised {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{alerts}");
+        let _ = pause.recv_timeout(Duration::from_millis(100));
+    }
+
+    // Metrics: a token that may read the trail.
+    let auditor = create_token(&data, "auditor");
+    let ingest = create_token(&data, "ingest");
+    assert_eq!(get_bytes(&base, "/metrics", None).0, 401);
+    assert_eq!(get_bytes(&base, "/metrics", Some(&ingest)).0, 403);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let (_keep, pause) = mpsc::channel::<()>();
+    let exposed = loop {
+        let (status, body) = get_bytes(&base, "/metrics", Some(&auditor));
+        assert_eq!(status, 200);
+        let text = String::from_utf8(body).unwrap();
+        // The file sink delivers in the background.
+        if metric(&text, "acta_sink_delivered_total", "") == raised || Instant::now() > deadline {
+            break text;
+        }
+        let _ = pause.recv_timeout(Duration::from_millis(100));
+    };
+    assert_eq!(
+        metric(&exposed, "acta_alerts_total", ""),
+        raised,
+        "{exposed}"
+    );
+    assert_eq!(
+        metric(&exposed, "acta_sink_delivered_total", ""),
+        raised,
+        "{exposed}"
+    );
+    assert_eq!(
+        metric(&exposed, "acta_sink_failures_total", ""),
+        0,
+        "{exposed}"
+    );
+    assert_eq!(
+        metric(
+            &exposed,
+            "acta_ingest_events_total",
+            "format=\"cloudtrail\""
+        ),
+        stored,
+        "{exposed}"
+    );
+    assert_eq!(
+        metric(&exposed, "acta_ingest_requests_total", ""),
+        files.len() as u64
+    );
+    assert_eq!(
+        metric(&exposed, "acta_ingest_ack_seconds_count", ""),
+        files.len() as u64
+    );
+    assert_eq!(
+        metric(
+            &exposed,
+            "acta_http_requests_total",
+            "route=\"/api/v1/ingest\",code=\"200\""
+        ),
+        files.len() as u64
+    );
+    // Every answered read of the alerts was recorded.
+    let answered = metric(
+        &exposed,
+        "acta_http_requests_total",
+        "route=\"/api/v1/alerts\",code=\"200\"",
+    );
+    assert!(answered >= 1);
+    assert_eq!(
+        metric(&exposed, "acta_reads_recorded_total", "route=\"alerts\""),
+        answered
+    );
+    assert!(metric(&exposed, "acta_ledger_entries", "") >= stored + raised);
+    assert_eq!(metric(&exposed, "acta_writer_up", ""), 1);
+    assert_eq!(
+        std::fs::read_to_string(&alerts_file)
+            .unwrap()
+            .lines()
+            .count() as u64,
+        raised
+    );
+
+    // The OpenAPI document: any valid token, and it names every route the server has.
+    assert_eq!(get(&base, "/api/v1/openapi.json", None).0, 401);
+    let (status, doc) = get(&base, "/api/v1/openapi.json", Some(&ingest));
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    for path in [
+        "/healthz",
+        "/metrics",
+        "/tlog/checkpoint",
+        "/tlog/tile/{path}",
+        "/api/v1/openapi.json",
+        "/api/v1/search",
+        "/api/v1/stats",
+        "/api/v1/events/{index}",
+        "/api/v1/alerts",
+        "/api/v1/ledger",
+        "/api/v1/me",
+        "/api/v1/tokens",
+        "/api/v1/ingest",
+        "/api/v1/ingest/github",
+        "/api/v1/ingest/gitlab",
+        "/api/v1/ingest/kubernetes",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} undocumented");
+    }
+    let routes = text_routes(&exposed);
+    assert!(routes.contains(&"/api/v1/ingest".to_owned()), "{routes:?}");
+
+    let (clean, said) = server.stop();
+    assert!(clean, "{said}");
+    assert!(said.contains("alert sink file"), "{said}");
+    let o = acta(&data, &["verify"]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+/// Route patterns the metrics name.
+fn text_routes(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("acta_http_requests_total{route=\""))
+        .filter_map(|l| l.split('"').next())
+        .map(str::to_owned)
+        .collect()
 }
