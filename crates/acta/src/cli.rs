@@ -265,6 +265,14 @@ pub struct ServeArgs {
     /// docs/serve.md. Default: `<data-dir>/acta.toml` if present.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+
+    /// Serve HTTPS: the certificate chain (PEM, leaf first). Needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1). Needs --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -874,3 +874,99 @@ fn text_routes(text: &str) -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// With a certificate, the server speaks HTTPS only; a certificate that does not fit its key is
+/// refused at start.
+#[test]
+fn serve_speaks_tls_when_given_a_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (./scripts/test installs it)");
+    assert!(made.status.success(), "{}", text(&made));
+    let server = Server::start_with(
+        &data,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let base = server.base.clone();
+    assert!(base.starts_with("https://127.0.0.1:"), "{base}");
+    let pem = std::fs::read(&cert).unwrap();
+    let root = ureq::tls::Certificate::from_pem(&pem).unwrap();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![
+                    root,
+                ])))
+                .build(),
+        )
+        .build()
+        .into();
+    let mut r = agent
+        .get(format!("{base}/api/v1/me"))
+        .header("Authorization", format!("Bearer {ADMIN}"))
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let me: Value = serde_json::from_slice(&r.body_mut().read_to_vec().unwrap()).unwrap();
+    assert_eq!(me["role"], "admin");
+    // Without the certificate as a root, a client refuses the server; plain HTTP gets nowhere.
+    assert!(agent_plain().get(format!("{base}/healthz")).call().is_err());
+    let plain = base.replacen("https://", "http://", 1);
+    assert!(
+        agent_plain()
+            .get(format!("{plain}/healthz"))
+            .call()
+            .is_err()
+    );
+    let (clean, said) = server.stop();
+    assert!(clean, "{said}");
+
+    // A key that is not the certificate's: refused at start, saying so.
+    let other = dir.path().join("other.pem");
+    let made = Command::new("openssl")
+        .args(["genpkey", "-algorithm", "ed25519", "-out"])
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let o = acta(
+        &data,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            other.to_str().unwrap(),
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("do not make a server identity"),
+        "{}",
+        text(&o)
+    );
+}
+
+fn agent_plain() -> ureq::Agent {
+    agent()
+}

@@ -425,15 +425,21 @@ pub(super) async fn json_errors(response: Response) -> Response {
     Response::from_parts(parts, Body::from(body))
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves, then lets the requests under way finish.
+/// Longest wait, once shutdown is asked for, for requests under way to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Serves `app` on `listener` until `shutdown` resolves, then lets the requests under way finish
+/// (for [`SHUTDOWN_GRACE`] at most).
 ///
 /// Each connection is HTTP/1 with a header timeout: a client must finish a request's headers
 /// within `header_timeout` of starting it — or of the previous answer on a kept-alive
-/// connection — or it is disconnected.
+/// connection — or it is disconnected. With `tls`, each connection first completes a TLS
+/// handshake, within the same timeout.
 pub(super) async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     header_timeout: Duration,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
     let (closing, closed) = tokio::sync::watch::channel(());
@@ -456,19 +462,18 @@ pub(super) async fn serve(
             app.clone()
                 .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
         );
-        let mut closed = closed.clone();
+        let closed = closed.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(header_timeout);
-            let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-            let mut conn = pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = closed.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+            match tls {
+                None => connection(stream, service, header_timeout, closed).await,
+                Some(acceptor) => {
+                    // A client that never finishes its handshake is dropped like a slow one.
+                    if let Ok(Ok(stream)) =
+                        tokio::time::timeout(header_timeout, acceptor.accept(stream)).await
+                    {
+                        connection(stream, service, header_timeout, closed).await;
+                    }
                 }
             }
         });
@@ -477,7 +482,38 @@ pub(super) async fn serve(
     drop(closed);
     let _ = closing.send(());
     // Every connection holds a receiver until it is done.
-    closing.closed().await;
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, closing.closed()).await;
+}
+
+/// One HTTP/1 connection, closed gracefully when `closed` changes.
+async fn connection<S, T>(
+    stream: S,
+    service: T,
+    header_timeout: Duration,
+    mut closed: tokio::sync::watch::Receiver<()>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: hyper::service::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = axum::response::Response,
+        > + Send
+        + 'static,
+    T::Future: Send + 'static,
+    T::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+    let mut conn = pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = closed.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -36,6 +36,7 @@ mod metrics;
 mod policy;
 mod read;
 mod receivers;
+mod tls;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -1077,6 +1078,10 @@ pub fn run(data: &DataDir, args: ServeArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(data.root())
         .with_context(|| format!("cannot create `{}`", data.root().display()))?;
     let mut config = config::Config::load(args.config.as_deref(), data.root())?;
+    let acceptor = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+        _ => None,
+    };
     let receivers = receivers::Receivers::new(&config)?;
     let tokens_path = tokens_file(data.root());
     let mut tokens = Tokens::load(&tokens_path)?;
@@ -1166,9 +1171,17 @@ pub fn run(data: &DataDir, args: ServeArgs) -> Result<ExitCode> {
         for route in state.receivers.enabled() {
             eprintln!("acta: receiver on POST {route}");
         }
-        eprintln!("acta: listening on http://{addr}");
+        let scheme = if acceptor.is_some() { "https" } else { "http" };
+        eprintln!("acta: listening on {scheme}://{addr}");
         let header_timeout = config.limits.header_timeout.get();
-        limits::serve(listener, router(state), header_timeout, shutdown()).await;
+        limits::serve(
+            listener,
+            router(state),
+            header_timeout,
+            acceptor,
+            shutdown(),
+        )
+        .await;
         Ok::<_, anyhow::Error>(())
     })?;
     drop(runtime);
