@@ -273,6 +273,12 @@ pub struct ServeArgs {
     /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1). Needs --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+
+    /// Load the real samples acta ships (CloudTrail, Kubernetes, GitHub, GitLab, Linux,
+    /// PostgreSQL; with their licences, under `<data-dir>/demo/`) into an empty data directory,
+    /// with detection on by the bundled Sigma rules, and serve them.
+    #[arg(long)]
+    pub demo: bool,
 }
 
 #[derive(Debug, Subcommand)]

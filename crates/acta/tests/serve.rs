@@ -970,3 +970,76 @@ fn serve_speaks_tls_when_given_a_certificate() {
 fn agent_plain() -> ureq::Agent {
     agent()
 }
+
+/// `acta serve --demo` on a new data directory stores every bundled sample (their licences
+/// beside them), raises alerts with the bundled rules, and serves them; started again, it serves
+/// what is there without storing the samples twice.
+#[test]
+fn serve_demo_loads_the_samples_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start_with(&data, &["--demo"]);
+    let base = server.base.clone();
+    let (_keep, pause) = mpsc::channel::<()>();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let counts = loop {
+        let (status, counts) = get(&base, "/api/v1/stats?by=source", Some(ADMIN));
+        assert_eq!(status, 200, "{counts}");
+        let total: u64 = counts["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["count"].as_u64().unwrap())
+            .sum();
+        if total > 2_000 || Instant::now() > deadline {
+            break counts;
+        }
+        let _ = pause.recv_timeout(Duration::from_millis(200));
+    };
+    let count = |source: &str| {
+        counts["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["source"] == source)
+            .map_or(0, |r| r["count"].as_u64().unwrap())
+    };
+    // The bundled samples, source by source (testdata/README.md).
+    assert_eq!(count("cloudtrail"), 310, "{counts}");
+    for source in [
+        "k8s-audit",
+        "github-audit",
+        "github-webhook",
+        "gitlab-audit",
+        "syslog",
+        "journald",
+        "pgaudit",
+        "acta-finding",
+    ] {
+        assert!(count(source) > 0, "{source}: {counts}");
+    }
+    let (_, alerts) = get(&base, "/api/v1/alerts?limit=1", Some(ADMIN));
+    assert_eq!(alerts["total"].as_u64().unwrap(), count("acta-finding"));
+    for licence in [
+        "demo/testdata/cloudtrail/stratus/LICENSE",
+        "demo/testdata/k8s-audit/falco/LICENSE",
+        "demo/rules/sigma/LICENSE",
+    ] {
+        assert!(data.join(licence).exists(), "{licence}");
+    }
+    let (clean, said) = server.stop();
+    assert!(clean, "{said}");
+    let stored = count("cloudtrail");
+    let server = Server::start_with(&data, &["--demo"]);
+    let (_, again) = get(
+        &server.base,
+        "/api/v1/stats?by=source&q=source%3Acloudtrail",
+        Some(ADMIN),
+    );
+    assert_eq!(again["rows"][0]["count"].as_u64().unwrap(), stored);
+    let (clean, said) = server.stop();
+    assert!(clean, "{said}");
+    assert!(said.contains("final checkpoint"), "{said}");
+    let o = acta(&data, &["verify"]);
+    assert!(o.status.success(), "{}", text(&o));
+}

@@ -31,6 +31,7 @@
 //! `{"error": {"code": "...", "message": "..."}}`.
 
 mod config;
+mod demo;
 mod limits;
 mod metrics;
 mod policy;
@@ -95,6 +96,8 @@ enum Job {
         record: Vec<u8>,
         reply: tokio::sync::oneshot::Sender<Result<(), String>>,
     },
+    /// Make everything stored so far searchable, and say when it is.
+    Commit(tokio::sync::oneshot::Sender<()>),
 }
 
 /// Modification time, inode and length of the token file when it was read.
@@ -788,6 +791,11 @@ fn write_jobs(
         };
         let detect_this = matches!(job, Job::Ingest(_));
         let (source, format, input, reply) = match job {
+            Job::Commit(reply) => {
+                store.commit()?;
+                let _ = reply.send(());
+                continue;
+            }
             Job::Ingest(job) => {
                 ingest_waiting.fetch_sub(1, Ordering::AcqRel);
                 let input = Input::Bytes {
@@ -1077,6 +1085,14 @@ fn router(state: Arc<AppState>) -> Router {
 pub fn run(data: &DataDir, args: ServeArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(data.root())
         .with_context(|| format!("cannot create `{}`", data.root().display()))?;
+    // The demo's files (and an acta.toml turning detection on) before the configuration is read.
+    let demo = if args.demo {
+        Some(demo::prepare(data.root())?)
+    } else {
+        None
+    };
+    let ledger_empty =
+        !data.has_ledger() || acta_ledger::read::Entries::open(&data.ledger_dir())?.is_empty();
     let mut config = config::Config::load(args.config.as_deref(), data.root())?;
     let acceptor = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
@@ -1136,6 +1152,15 @@ pub fn run(data: &DataDir, args: ServeArgs) -> Result<ExitCode> {
         .recv()
         .map_err(|_| anyhow!("the ledger writer stopped"))?
         .map_err(|e| anyhow!("{e}"))?;
+    if let Some(demo) = &demo {
+        if ledger_empty {
+            load_demo(demo, &jobs, &ingest_waiting)?;
+        } else {
+            eprintln!(
+                "acta: demo: the data directory already holds entries; serving them as they are"
+            );
+        }
+    }
     // The writer has created the ledger and the index if the data directory was new.
     let index = crate::commands::open_index(data)?;
     let state = Arc::new(AppState {
@@ -1191,6 +1216,47 @@ pub fn run(data: &DataDir, args: ServeArgs) -> Result<ExitCode> {
         .map_err(|_| anyhow!("the ledger writer panicked"))??;
     eprintln!("acta: stopped; final checkpoint written");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Stores the demo's samples through the writer, one request per file, as clients would.
+fn load_demo(
+    demo: &demo::Demo,
+    jobs: &std::sync::mpsc::SyncSender<Job>,
+    ingest_waiting: &AtomicUsize,
+) -> Result<()> {
+    let (mut stored, mut alerts) = (0u64, 0u64);
+    for path in &demo.samples {
+        let body =
+            std::fs::read(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        ingest_waiting.fetch_add(1, Ordering::AcqRel);
+        jobs.send(Job::Ingest(IngestJob {
+            source: None,
+            format: None,
+            body,
+            reply,
+        }))
+        .map_err(|_| anyhow!("the ledger writer stopped"))?;
+        let answer = answer
+            .blocking_recv()
+            .map_err(|_| anyhow!("the ledger writer stopped"))?
+            .map_err(|e| anyhow!("demo sample `{}`: {e}", path.display()))?;
+        stored += answer["stored"].as_u64().unwrap_or(0);
+        alerts += answer["alerts"].as_u64().unwrap_or(0);
+    }
+    // Searchable before the first request.
+    let (reply, committed) = tokio::sync::oneshot::channel();
+    jobs.send(Job::Commit(reply))
+        .map_err(|_| anyhow!("the ledger writer stopped"))?;
+    committed
+        .blocking_recv()
+        .map_err(|_| anyhow!("the ledger writer stopped"))?;
+    eprintln!(
+        "acta: demo: stored {stored} entries from {} sample files, {alerts} alerts raised; samples and licences in {}",
+        demo.samples.len(),
+        demo.dir.display()
+    );
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
