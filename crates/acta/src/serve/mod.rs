@@ -519,8 +519,9 @@ async fn search(
     headers: HeaderMap,
     seen: Seen,
     UrlQuery(p): UrlQuery<SearchParams>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<Value>, limits::Refusal> {
     let caller = st.caller(&headers)?;
+    st.limits.rate(&headers)?;
     let scope = st.read_scope(&caller, "search")?;
     let (query, range) = asked(&p.q, p.since.as_deref(), p.until.as_deref())?;
     let query = scope.narrow(query);
@@ -528,7 +529,8 @@ async fn search(
     if p.offset.saturating_add(limit) > MAX_DEPTH {
         return Err(bad_request(format!(
             "offset + limit may be at most {MAX_DEPTH}: narrow the query or the time range"
-        )));
+        ))
+        .into());
     }
     let st2 = Arc::clone(&st);
     let offset = p.offset;
@@ -559,8 +561,9 @@ async fn stats(
     headers: HeaderMap,
     seen: Seen,
     UrlQuery(p): UrlQuery<StatsParams>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<Value>, limits::Refusal> {
     let caller = st.caller(&headers)?;
+    st.limits.rate(&headers)?;
     let scope = st.read_scope(&caller, "stats")?;
     let (query, range) = asked(&p.q, p.since.as_deref(), p.until.as_deref())?;
     let query = scope.narrow(query);
@@ -579,9 +582,7 @@ async fn stats(
         .map(|i| crate::commands::parse_interval(i).map_err(|e| bad_request(format!("{e:#}"))))
         .transpose()?;
     if by.is_empty() && interval.is_none() {
-        return Err(bad_request(
-            "`by` needs at least one field, or give `interval`".into(),
-        ));
+        return Err(bad_request("`by` needs at least one field, or give `interval`".into()).into());
     }
     let st2 = Arc::clone(&st);
     let answer = tokio::task::spawn_blocking(move || {
