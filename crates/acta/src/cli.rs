@@ -260,6 +260,25 @@ pub struct ServeArgs {
     /// Address and port to listen on (port 0: any free port, printed on start).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: String,
+
+    /// Server configuration (TOML): native receivers and their secrets, request limits. See
+    /// docs/serve.md. Default: `<data-dir>/acta.toml` if present.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Serve HTTPS: the certificate chain (PEM, leaf first). Needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1). Needs --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Load the real samples acta ships (CloudTrail, Kubernetes, GitHub, GitLab, Linux,
+    /// PostgreSQL; with their licences, under `<data-dir>/demo/`) into an empty data directory,
+    /// with detection on by the bundled Sigma rules, and serve them.
+    #[arg(long)]
+    pub demo: bool,
 }
 
 #[derive(Debug, Subcommand)]

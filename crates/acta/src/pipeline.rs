@@ -100,6 +100,37 @@ pub struct Summary {
     pub ack_latencies: Vec<Duration>,
     /// Findings (alerts) appended to the ledger.
     pub findings: u64,
+    /// The alerts appended, once the ledger holds them.
+    pub raised: Vec<Raised>,
+    /// Ledger indices of the first and last entry stored for the inputs (alerts raised by a
+    /// batch are appended behind it, so with several batches they may lie in between).
+    pub first_entry: Option<u64>,
+    pub last_entry: Option<u64>,
+}
+
+/// An alert the ledger holds: its severity and how long it took.
+#[derive(Debug, Clone)]
+pub struct Raised {
+    pub severity: String,
+    /// Milliseconds from the event to the alert.
+    pub from_event_ms: Option<i64>,
+    /// Milliseconds from acta's receipt of the event to the alert.
+    pub from_receipt_ms: Option<i64>,
+}
+
+impl Raised {
+    fn of(alert: &crate::sinks::Alert) -> Raised {
+        let finding: serde_json::Value =
+            serde_json::from_str(&alert.json).unwrap_or(serde_json::Value::Null);
+        let t = &finding["unmapped"]["acta"];
+        let at = |k: &str| t[k].as_i64();
+        let alerted = at("alert_time");
+        Raised {
+            severity: alert.severity.clone(),
+            from_event_ms: alerted.zip(at("event_time")).map(|(a, e)| a - e),
+            from_receipt_ms: alerted.zip(at("ingest_time")).map(|(a, r)| a - r),
+        }
+    }
 }
 
 /// A batch being normalised.
@@ -433,6 +464,7 @@ impl Stages<'_> {
             if let (Some(alerts), Some(d)) = (p.alerts.take(), detect.as_ref()) {
                 summary.findings += receipt.count;
                 for (k, alert) in alerts.into_iter().enumerate() {
+                    summary.raised.push(Raised::of(&alert));
                     if d.print {
                         opts.progress.suspend(|| {
                             eprintln!(
@@ -461,6 +493,10 @@ impl Stages<'_> {
                 .saturating_duration_since(p.submitted),
         );
         summary.entries += receipt.count;
+        if receipt.count > 0 {
+            summary.first_entry.get_or_insert(receipt.first);
+            summary.last_entry = Some(receipt.first + receipt.count - 1);
+        }
         summary.bytes += p.bytes;
         opts.progress.inc(p.bytes);
         if let Some(w) = opts.receipts.as_mut() {

@@ -751,7 +751,6 @@ impl Sinks {
     }
 
     /// What each sink has done so far.
-    #[cfg(test)]
     pub fn reports(&self) -> Vec<SinkReport> {
         self.sinks.iter().map(|s| s.stats.report(&s.name)).collect()
     }

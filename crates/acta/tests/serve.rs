@@ -25,10 +25,15 @@ struct Server {
 
 impl Server {
     fn start(data: &Path) -> Server {
+        Server::start_with(data, &[])
+    }
+
+    fn start_with(data: &Path, args: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_acta"))
             .arg("--data-dir")
             .arg(data)
             .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
             .env("ACTA_ADMIN_TOKEN", ADMIN)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -649,6 +654,392 @@ fn serve_events_alerts_and_policies() {
         said.contains("the previous policies stay in force"),
         "{said}"
     );
+    let o = acta(&data, &["verify"]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+/// A value of the Prometheus text: the sum over every sample of `name` whose labels contain
+/// `labels`.
+fn metric(text: &str, name: &str, labels: &str) -> u64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.split(['{', ' ']).next() == Some(name) && l.contains(labels))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap() as u64)
+        .sum()
+}
+
+/// A server started on a new data directory, with detection configured in acta.toml, raises the
+/// alerts `acta ingest --rules` raises for the same records, hands them to its sinks, and reports
+/// it all in /metrics; the OpenAPI document names every route.
+#[test]
+fn serve_detects_and_reports_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../rules/sigma");
+    let alerts_file = dir.path().join("alerts.ndjson");
+    let config = dir.path().join("acta.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[detect]\nrules = [{:?}]\n\n[[detect.sink]]\ntype = \"file\"\npath = {:?}\n",
+            rules.display().to_string(),
+            alerts_file.display().to_string()
+        ),
+    )
+    .unwrap();
+    let stratus = testdata("cloudtrail/stratus");
+    let mut files: Vec<_> = std::fs::read_dir(&stratus)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    // The same records through the command line, for the expected alerts.
+    let offline = dir.path().join("offline");
+    let mut args = vec![
+        "ingest".to_owned(),
+        "-q".to_owned(),
+        "--rules".to_owned(),
+        rules.display().to_string(),
+    ];
+    args.extend(files.iter().map(|p| p.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = acta(&offline, &args);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = acta(&offline, &["stats", "--alerts", "-o", "json"]);
+    let expected: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let expected = expected["alerts"].as_u64().unwrap();
+    assert!(expected > 0);
+
+    let server = Server::start_with(&data, &["--config", config.to_str().unwrap()]);
+    let base = server.base.clone();
+    let (mut stored, mut raised) = (0, 0);
+    for f in &files {
+        let (status, answer) = post(
+            &base,
+            "/api/v1/ingest",
+            Some(ADMIN),
+            &std::fs::read(f).unwrap(),
+        );
+        assert_eq!(status, 200, "{}: {answer}", f.display());
+        stored += answer["normalised"]["cloudtrail"].as_u64().unwrap_or(0);
+        raised += answer["alerts"].as_u64().unwrap();
+        // One batch: its entries, then the alerts it raised.
+        let (first, last) = (
+            answer["first"].as_u64().unwrap(),
+            answer["last"].as_u64().unwrap(),
+        );
+        assert_eq!(last + 1 - first, answer["stored"].as_u64().unwrap());
+        assert_eq!(
+            answer["checkpoint"]["size"].as_u64().unwrap(),
+            last + 1 + answer["alerts"].as_u64().unwrap(),
+            "{answer}"
+        );
+    }
+    if raised != expected {
+        let (_, said) = server.stop();
+        panic!("alerts raised by the server {raised}, by acta ingest {expected}: {said}");
+    }
+    // Searchable within about a second.
+    let (_keep, pause) = mpsc::channel::<()>();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, alerts) = get(&base, "/api/v1/alerts", Some(ADMIN));
+        assert_eq!(status, 200, "{alerts}");
+        if alerts["total"].as_u64().unwrap() == raised {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{alerts}");
+        let _ = pause.recv_timeout(Duration::from_millis(100));
+    }
+
+    // Metrics: a token that may read the trail.
+    let auditor = create_token(&data, "auditor");
+    let ingest = create_token(&data, "ingest");
+    assert_eq!(get_bytes(&base, "/metrics", None).0, 401);
+    assert_eq!(get_bytes(&base, "/metrics", Some(&ingest)).0, 403);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let (_keep, pause) = mpsc::channel::<()>();
+    let exposed = loop {
+        let (status, body) = get_bytes(&base, "/metrics", Some(&auditor));
+        assert_eq!(status, 200);
+        let text = String::from_utf8(body).unwrap();
+        // The file sink delivers in the background.
+        if metric(&text, "acta_sink_delivered_total", "") == raised || Instant::now() > deadline {
+            break text;
+        }
+        let _ = pause.recv_timeout(Duration::from_millis(100));
+    };
+    assert_eq!(
+        metric(&exposed, "acta_alerts_total", ""),
+        raised,
+        "{exposed}"
+    );
+    assert_eq!(
+        metric(&exposed, "acta_sink_delivered_total", ""),
+        raised,
+        "{exposed}"
+    );
+    assert_eq!(
+        metric(&exposed, "acta_sink_failures_total", ""),
+        0,
+        "{exposed}"
+    );
+    assert_eq!(
+        metric(
+            &exposed,
+            "acta_ingest_events_total",
+            "format=\"cloudtrail\""
+        ),
+        stored,
+        "{exposed}"
+    );
+    assert_eq!(
+        metric(&exposed, "acta_ingest_requests_total", ""),
+        files.len() as u64
+    );
+    assert_eq!(
+        metric(&exposed, "acta_ingest_ack_seconds_count", ""),
+        files.len() as u64
+    );
+    assert_eq!(
+        metric(
+            &exposed,
+            "acta_http_requests_total",
+            "route=\"/api/v1/ingest\",code=\"200\""
+        ),
+        files.len() as u64
+    );
+    // Every answered read of the alerts was recorded.
+    let answered = metric(
+        &exposed,
+        "acta_http_requests_total",
+        "route=\"/api/v1/alerts\",code=\"200\"",
+    );
+    assert!(answered >= 1);
+    assert_eq!(
+        metric(&exposed, "acta_reads_recorded_total", "route=\"alerts\""),
+        answered
+    );
+    assert!(metric(&exposed, "acta_ledger_entries", "") >= stored + raised);
+    assert_eq!(metric(&exposed, "acta_writer_up", ""), 1);
+    assert_eq!(
+        std::fs::read_to_string(&alerts_file)
+            .unwrap()
+            .lines()
+            .count() as u64,
+        raised
+    );
+
+    // The OpenAPI document: any valid token, and it names every route the server has.
+    assert_eq!(get(&base, "/api/v1/openapi.json", None).0, 401);
+    let (status, doc) = get(&base, "/api/v1/openapi.json", Some(&ingest));
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    for path in [
+        "/healthz",
+        "/metrics",
+        "/tlog/checkpoint",
+        "/tlog/tile/{path}",
+        "/api/v1/openapi.json",
+        "/api/v1/search",
+        "/api/v1/stats",
+        "/api/v1/events/{index}",
+        "/api/v1/alerts",
+        "/api/v1/ledger",
+        "/api/v1/me",
+        "/api/v1/tokens",
+        "/api/v1/ingest",
+        "/api/v1/ingest/github",
+        "/api/v1/ingest/gitlab",
+        "/api/v1/ingest/kubernetes",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} undocumented");
+    }
+    let routes = text_routes(&exposed);
+    assert!(routes.contains(&"/api/v1/ingest".to_owned()), "{routes:?}");
+
+    let (clean, said) = server.stop();
+    assert!(clean, "{said}");
+    assert!(said.contains("alert sink file"), "{said}");
+    let o = acta(&data, &["verify"]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+/// Route patterns the metrics name.
+fn text_routes(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("acta_http_requests_total{route=\""))
+        .filter_map(|l| l.split('"').next())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// With a certificate, the server speaks HTTPS only; a certificate that does not fit its key is
+/// refused at start.
+#[test]
+fn serve_speaks_tls_when_given_a_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=localhost"])
+        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (./scripts/test installs it)");
+    assert!(made.status.success(), "{}", text(&made));
+    let server = Server::start_with(
+        &data,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    let base = server.base.clone();
+    assert!(base.starts_with("https://127.0.0.1:"), "{base}");
+    let pem = std::fs::read(&cert).unwrap();
+    let root = ureq::tls::Certificate::from_pem(&pem).unwrap();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(vec![
+                    root,
+                ])))
+                .build(),
+        )
+        .build()
+        .into();
+    let mut r = agent
+        .get(format!("{base}/api/v1/me"))
+        .header("Authorization", format!("Bearer {ADMIN}"))
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let me: Value = serde_json::from_slice(&r.body_mut().read_to_vec().unwrap()).unwrap();
+    assert_eq!(me["role"], "admin");
+    // Without the certificate as a root, a client refuses the server; plain HTTP gets nowhere.
+    assert!(agent_plain().get(format!("{base}/healthz")).call().is_err());
+    let plain = base.replacen("https://", "http://", 1);
+    assert!(
+        agent_plain()
+            .get(format!("{plain}/healthz"))
+            .call()
+            .is_err()
+    );
+    let (clean, said) = server.stop();
+    assert!(clean, "{said}");
+
+    // A key that is not the certificate's: refused at start, saying so.
+    let other = dir.path().join("other.pem");
+    let made = Command::new("openssl")
+        .args(["genpkey", "-algorithm", "ed25519", "-out"])
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let o = acta(
+        &data,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            other.to_str().unwrap(),
+        ],
+    );
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("do not make a server identity"),
+        "{}",
+        text(&o)
+    );
+}
+
+fn agent_plain() -> ureq::Agent {
+    agent()
+}
+
+/// `acta serve --demo` on a new data directory stores every bundled sample (their licences
+/// beside them), raises alerts with the bundled rules, and serves them; started again, it serves
+/// what is there without storing the samples twice.
+#[test]
+fn serve_demo_loads_the_samples_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::start_with(&data, &["--demo"]);
+    let base = server.base.clone();
+    let (_keep, pause) = mpsc::channel::<()>();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let counts = loop {
+        let (status, counts) = get(&base, "/api/v1/stats?by=source", Some(ADMIN));
+        assert_eq!(status, 200, "{counts}");
+        let total: u64 = counts["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["count"].as_u64().unwrap())
+            .sum();
+        if total > 2_000 || Instant::now() > deadline {
+            break counts;
+        }
+        let _ = pause.recv_timeout(Duration::from_millis(200));
+    };
+    let count = |source: &str| {
+        counts["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["source"] == source)
+            .map_or(0, |r| r["count"].as_u64().unwrap())
+    };
+    // The bundled samples, source by source (testdata/README.md).
+    assert_eq!(count("cloudtrail"), 310, "{counts}");
+    for source in [
+        "k8s-audit",
+        "github-audit",
+        "github-webhook",
+        "gitlab-audit",
+        "syslog",
+        "journald",
+        "pgaudit",
+        "acta-finding",
+    ] {
+        assert!(count(source) > 0, "{source}: {counts}");
+    }
+    let (_, alerts) = get(&base, "/api/v1/alerts?limit=1", Some(ADMIN));
+    assert_eq!(alerts["total"].as_u64().unwrap(), count("acta-finding"));
+    for licence in [
+        "demo/testdata/cloudtrail/stratus/LICENSE",
+        "demo/testdata/k8s-audit/falco/LICENSE",
+        "demo/rules/sigma/LICENSE",
+    ] {
+        assert!(data.join(licence).exists(), "{licence}");
+    }
+    let (clean, said) = server.stop();
+    assert!(clean, "{said}");
+    let stored = count("cloudtrail");
+    let server = Server::start_with(&data, &["--demo"]);
+    let (_, again) = get(
+        &server.base,
+        "/api/v1/stats?by=source&q=source%3Acloudtrail",
+        Some(ADMIN),
+    );
+    assert_eq!(again["rows"][0]["count"].as_u64().unwrap(), stored);
+    let (clean, said) = server.stop();
+    assert!(clean, "{said}");
+    assert!(said.contains("final checkpoint"), "{said}");
     let o = acta(&data, &["verify"]);
     assert!(o.status.success(), "{}", text(&o));
 }

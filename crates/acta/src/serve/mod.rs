@@ -10,7 +10,10 @@
 //! - `POST /api/v1/ingest[?source=NAME&format=NAME]`: a batch of records (NDJSON, a JSON array, a
 //!   CloudTrail or `EventList` envelope, gzip or not), stored through the same pipeline as
 //!   `acta ingest`; answered once the batch is durable, with what was stored and flagged. A token
-//!   whose role may write (`admin`, `ingest`). The body is at most 64 MiB.
+//!   whose role may write (`admin`, `ingest`). Bodies pass the `[limits]` of acta.toml
+//!   ([`limits`]).
+//! - `POST /api/v1/ingest/github`, `/gitlab`, `/kubernetes`: native receivers, each with its
+//!   own check besides the token, configured in acta.toml ([`receivers`], [`config`]).
 //! - `GET /api/v1/events/{index}`, `GET /api/v1/alerts`, `GET /api/v1/ledger`, `GET /api/v1/me`:
 //!   see [`read`].
 //! - `GET /api/v1/tokens`: the tokens (never their secrets); `admin` only.
@@ -27,8 +30,14 @@
 //! changes, so a revoked token stops working at the next request. Errors are JSON:
 //! `{"error": {"code": "...", "message": "..."}}`.
 
+mod config;
+mod demo;
+mod limits;
+mod metrics;
 mod policy;
 mod read;
+mod receivers;
+mod tls;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -66,7 +75,7 @@ mod ui;
 const MAX_LIMIT: usize = 10_000;
 /// Deepest result a search pages to (offset + limit).
 const MAX_DEPTH: usize = 100_000;
-/// Largest ingest request body.
+/// Largest record (the largest request body is `max_body_bytes` of `[limits]` in acta.toml).
 const MAX_BODY: usize = 64 << 20;
 /// Ingest requests waiting for the writer thread at most; more are refused with 503.
 const INGEST_QUEUE: usize = 16;
@@ -89,6 +98,8 @@ enum Job {
         record: Vec<u8>,
         reply: tokio::sync::oneshot::Sender<Result<(), String>>,
     },
+    /// Make everything stored so far searchable, and say when it is.
+    Commit(tokio::sync::oneshot::Sender<()>),
 }
 
 /// Modification time, inode and length of the token file when it was read.
@@ -110,6 +121,13 @@ struct AppState {
     ingest_waiting: Arc<AtomicUsize>,
     /// False once the writer thread has stopped (it says why on standard error).
     writer_ok: Arc<std::sync::atomic::AtomicBool>,
+    /// The `[limits]` of acta.toml and their state (rate buckets).
+    limits: limits::Guard,
+    /// The native receivers acta.toml turns on.
+    receivers: receivers::Receivers,
+    metrics: Arc<metrics::Metrics>,
+    /// Delivery counts of the alert sinks, as the writer last saw them.
+    sink_figures: Arc<Mutex<Vec<metrics::SinkFigures>>>,
 }
 
 /// What a read is recorded with besides the caller: where it came from and what it asked.
@@ -432,7 +450,10 @@ impl AppState {
             }
         }
         match done.await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => {
+                self.metrics.read_recorded(route);
+                Ok(())
+            }
             Ok(Err(e)) => Err(internal(format!("the read could not be recorded: {e}"))),
             Err(_) => Err(unavailable(
                 "the ledger writer has stopped: reads cannot be recorded",
@@ -500,8 +521,9 @@ async fn search(
     headers: HeaderMap,
     seen: Seen,
     UrlQuery(p): UrlQuery<SearchParams>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<Value>, limits::Refusal> {
     let caller = st.caller(&headers)?;
+    st.limits.rate(&headers)?;
     let scope = st.read_scope(&caller, "search")?;
     let (query, range) = asked(&p.q, p.since.as_deref(), p.until.as_deref())?;
     let query = scope.narrow(query);
@@ -509,7 +531,8 @@ async fn search(
     if p.offset.saturating_add(limit) > MAX_DEPTH {
         return Err(bad_request(format!(
             "offset + limit may be at most {MAX_DEPTH}: narrow the query or the time range"
-        )));
+        ))
+        .into());
     }
     let st2 = Arc::clone(&st);
     let offset = p.offset;
@@ -540,8 +563,9 @@ async fn stats(
     headers: HeaderMap,
     seen: Seen,
     UrlQuery(p): UrlQuery<StatsParams>,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<Value>, limits::Refusal> {
     let caller = st.caller(&headers)?;
+    st.limits.rate(&headers)?;
     let scope = st.read_scope(&caller, "stats")?;
     let (query, range) = asked(&p.q, p.since.as_deref(), p.until.as_deref())?;
     let query = scope.narrow(query);
@@ -560,9 +584,7 @@ async fn stats(
         .map(|i| crate::commands::parse_interval(i).map_err(|e| bad_request(format!("{e:#}"))))
         .transpose()?;
     if by.is_empty() && interval.is_none() {
-        return Err(bad_request(
-            "`by` needs at least one field, or give `interval`".into(),
-        ));
+        return Err(bad_request("`by` needs at least one field, or give `interval`".into()).into());
     }
     let st2 = Arc::clone(&st);
     let answer = tokio::task::spawn_blocking(move || {
@@ -607,7 +629,7 @@ async fn ingest(
     headers: HeaderMap,
     UrlQuery(p): UrlQuery<IngestParams>,
     request: axum::extract::Request,
-) -> Result<axum::Json<Value>, ApiError> {
+) -> Result<axum::Json<Value>, limits::Refusal> {
     // The token is checked before a byte of the body is read: no one without one can make the
     // server buffer a body.
     let resource = p
@@ -615,15 +637,6 @@ async fn ingest(
         .as_deref()
         .map_or(Resource::Trail, |s| Resource::Source(s.to_owned()));
     st.authorize(&headers, Action::Write, &resource, "ingest")?;
-    let body = axum::body::to_bytes(request.into_body(), MAX_BODY)
-        .await
-        .map_err(|e| {
-            ApiError(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("the body could not be read whole (at most {MAX_BODY} bytes): {e}"),
-            )
-        })?;
     let source = p
         .source
         .as_deref()
@@ -641,45 +654,19 @@ async fn ingest(
     {
         return Err(bad_request(format!(
             "`{FINDING_SOURCE}` and `{ACCESS_SOURCE}` are reserved for the records acta writes itself"
-        )));
+        ))
+        .into());
     }
+    let body = st
+        .limits
+        .admit(&headers, request.into_body(), format)
+        .await?;
     if body.is_empty() {
-        return Err(bad_request(
-            "the request body is empty: send records".into(),
-        ));
+        return Err(bad_request("the request body is empty: send records".into()).into());
     }
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    let job = IngestJob {
-        source,
-        format,
-        body: Vec::from(body),
-        reply,
-    };
-    let busy = || {
-        ApiError(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "busy",
-            "too many ingest requests waiting; retry shortly".into(),
-        )
-    };
-    if st.ingest_waiting.fetch_add(1, Ordering::AcqRel) >= INGEST_QUEUE {
-        st.ingest_waiting.fetch_sub(1, Ordering::AcqRel);
-        return Err(busy());
-    }
-    st.jobs.try_send(Job::Ingest(job)).map_err(|e| {
-        st.ingest_waiting.fetch_sub(1, Ordering::AcqRel);
-        match e {
-            std::sync::mpsc::TrySendError::Full(_) => busy(),
-            std::sync::mpsc::TrySendError::Disconnected(_) => {
-                internal("the ledger writer has stopped")
-            }
-        }
-    })?;
-    match answer.await {
-        Ok(Ok(v)) => Ok(axum::Json(v)),
-        Ok(Err(e)) => Err(internal(e)),
-        Err(_) => Err(internal("the ledger writer has stopped")),
-    }
+    receivers::submit(&st, source, format, body)
+        .await
+        .map(axum::Json)
 }
 
 async fn list_tokens(
@@ -716,14 +703,26 @@ enum Reply {
 }
 
 /// The writer thread: owns the ledger and the index writer, stores requests in order.
-fn writer(
+/// What the writer thread is given besides its jobs.
+struct WriterSetup {
     data: DataDir,
-    jobs: std::sync::mpsc::Receiver<Job>,
     ingest_waiting: Arc<AtomicUsize>,
+    /// Detection on ingested records (`[detect]` of acta.toml).
+    detect: Option<crate::detection::Config>,
+    metrics: Arc<metrics::Metrics>,
+    sink_figures: Arc<Mutex<Vec<metrics::SinkFigures>>>,
+}
+
+/// Longest wait for alert sinks to deliver what is queued when the server stops.
+const SINK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn writer(
+    setup: WriterSetup,
+    jobs: std::sync::mpsc::Receiver<Job>,
     ready: std::sync::mpsc::SyncSender<Result<(), String>>,
     ok: Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<()> {
-    let result = write_jobs(&data, jobs, &ingest_waiting, ready);
+    let result = write_jobs(setup, jobs, ready);
     ok.store(false, std::sync::atomic::Ordering::Relaxed);
     if let Err(e) = &result {
         eprintln!("acta: the ledger writer stopped: {e:#}; ingest is refused until a restart");
@@ -732,13 +731,29 @@ fn writer(
 }
 
 fn write_jobs(
-    data: &DataDir,
+    setup: WriterSetup,
     jobs: std::sync::mpsc::Receiver<Job>,
-    ingest_waiting: &AtomicUsize,
     ready: std::sync::mpsc::SyncSender<Result<(), String>>,
 ) -> Result<()> {
+    let WriterSetup {
+        data,
+        ingest_waiting,
+        detect,
+        metrics,
+        sink_figures,
+    } = setup;
     let registry = Arc::new(Registry::standard());
-    let opened = data.open_ledger().and_then(|ledger| {
+    // Detection's rules and sinks are checked before the server answers anything.
+    let mut detector = None;
+    let mut sinks = None;
+    let opened = (|| {
+        if let Some(config) = &detect {
+            detector = Some(crate::detection::Detector::new(config)?);
+            if !config.sink.is_empty() {
+                sinks = Some(crate::sinks::Sinks::start(&config.sink)?);
+            }
+        }
+        let ledger = data.open_ledger()?;
         let mut store = Store::open(data.root(), None)?;
         let appender = Appender::start(ledger, AppenderOptions::default())?;
         // Entries stored since the index was last brought up to date.
@@ -747,8 +762,17 @@ fn write_jobs(
             &registry,
             &indicatif::ProgressBar::hidden(),
         )?;
-        Ok((store, appender))
-    });
+        // The behavioural detectors learn from every entry already stored.
+        if let Some(d) = detector.as_mut() {
+            let learned = d.replay(
+                &data.ledger_dir(),
+                &registry,
+                &indicatif::ProgressBar::hidden(),
+            )?;
+            eprintln!("acta: detection on; detectors learned from {learned} stored entries");
+        }
+        Ok::<_, anyhow::Error>((store, appender))
+    })();
     let (mut store, appender) = match opened {
         Ok(v) => {
             let _ = ready.send(Ok(()));
@@ -768,7 +792,13 @@ fn write_jobs(
             }
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
         };
+        let detect_this = matches!(job, Job::Ingest(_));
         let (source, format, input, reply) = match job {
+            Job::Commit(reply) => {
+                store.commit()?;
+                let _ = reply.send(());
+                continue;
+            }
             Job::Ingest(job) => {
                 ingest_waiting.fetch_sub(1, Ordering::AcqRel);
                 let input = Input::Bytes {
@@ -800,15 +830,25 @@ fn write_jobs(
         let sink = Sink::Ledger {
             appender: &appender,
             store: Some(&mut store),
-            detect: None,
+            // Reads of the trail are recorded, not detected on.
+            detect: detector
+                .as_mut()
+                .filter(|_| detect_this)
+                .map(|detector| pipeline::Detect {
+                    detector,
+                    sinks: sinks.as_ref(),
+                    print: true,
+                }),
         };
         let answer = pipeline::run_inputs(sink, vec![input], opts)
             .map(|s| {
-                let size = s.checkpoint.as_ref().map_or(0, |c| c.checkpoint.size);
+                for r in &s.raised {
+                    metrics.alert(&r.severity, r.from_event_ms, r.from_receipt_ms);
+                }
                 json!({
                     "stored": s.entries,
-                    "first": (s.entries > 0).then(|| size - s.entries),
-                    "last": (s.entries > 0).then(|| size - 1),
+                    "first": s.first_entry,
+                    "last": s.last_entry,
                     "checkpoint": s.checkpoint.as_ref().map(|c| json!({
                         "size": c.checkpoint.size,
                         "root": c.checkpoint.root.to_string(),
@@ -818,9 +858,22 @@ fn write_jobs(
                     "not_events": s.not_events,
                     "rejected": s.rejected_count,
                     "problems": s.failures.iter().chain(&s.rejected).collect::<Vec<_>>(),
+                    "alerts": s.findings,
                 })
             })
             .map_err(|e| format!("{e:#}"));
+        if let (Some(sinks), Ok(mut figures)) = (&sinks, sink_figures.lock()) {
+            *figures = sinks
+                .reports()
+                .into_iter()
+                .map(|r| metrics::SinkFigures {
+                    name: r.name,
+                    delivered: r.delivered,
+                    failed: r.failed,
+                    dropped: r.dropped,
+                })
+                .collect();
+        }
         let failed = answer.as_ref().err().cloned();
         match reply {
             Reply::Ingest(r) => {
@@ -850,6 +903,11 @@ fn write_jobs(
     }
     appender.close()?;
     store.close()?;
+    if let Some(sinks) = sinks {
+        for report in sinks.finish(SINK_DEADLINE) {
+            eprintln!("acta: alert sink {report}");
+        }
+    }
     Ok(())
 }
 
@@ -918,6 +976,77 @@ async fn not_found() -> ApiError {
     ApiError(StatusCode::NOT_FOUND, "not_found", "no such route".into())
 }
 
+/// The OpenAPI document of the API.
+const OPENAPI: &str = include_str!("openapi.json");
+
+/// `GET /api/v1/openapi.json`: any valid token.
+async fn openapi(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    st.caller(&headers)?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response())
+}
+
+/// `GET /metrics`: a token that may read the trail.
+async fn metrics_text(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    st.authorize(&headers, Action::Read, &Resource::Trail, "metrics")?;
+    let path = st.log_dir.join("checkpoint");
+    let ledger_entries = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| t.lines().nth(1).and_then(|l| l.parse::<u64>().ok()));
+    let checkpoint_age = std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.elapsed().ok());
+    let sinks = st
+        .sink_figures
+        .lock()
+        .map(|s| {
+            s.iter()
+                .map(|f| metrics::SinkFigures {
+                    name: f.name.clone(),
+                    delivered: f.delivered,
+                    failed: f.failed,
+                    dropped: f.dropped,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let text = st.metrics.render(&metrics::Gauges {
+        ledger_entries,
+        checkpoint_age,
+        writer_up: st.writer_ok.load(std::sync::atomic::Ordering::Relaxed),
+        sinks,
+    });
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
+}
+
+/// Counts every answer by route pattern and status.
+async fn count_request(
+    State(st): State<Arc<AppState>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let response = next.run(request).await;
+    st.metrics.request(&route, response.status().as_u16());
+    response
+}
+
 /// The routes of the server.
 fn router(state: Arc<AppState>) -> Router {
     Router::new()
@@ -926,28 +1055,54 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/tlog/tile/{*rest}", get(tile))
         .route("/api/v1/search", get(search))
         .route("/api/v1/stats", get(stats))
+        .route("/api/v1/ingest", axum::routing::post(ingest))
         .route(
-            "/api/v1/ingest",
-            axum::routing::post(ingest).layer(axum::extract::DefaultBodyLimit::max(MAX_BODY)),
+            "/api/v1/ingest/github",
+            axum::routing::post(receivers::github),
+        )
+        .route(
+            "/api/v1/ingest/gitlab",
+            axum::routing::post(receivers::gitlab),
+        )
+        .route(
+            "/api/v1/ingest/kubernetes",
+            axum::routing::post(receivers::kubernetes),
         )
         .route("/api/v1/events/{index}", get(read::event))
         .route("/api/v1/alerts", get(read::alerts))
         .route("/api/v1/ledger", get(read::ledger))
         .route("/api/v1/me", get(read::me))
         .route("/api/v1/tokens", get(list_tokens))
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/metrics", get(metrics_text))
         .merge(ui::routes())
         .fallback(not_found)
+        .layer(axum::middleware::map_response(limits::json_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            count_request,
+        ))
         .with_state(state)
 }
 
 /// `acta serve`.
 pub fn run(data: &DataDir, args: ServeArgs) -> Result<ExitCode> {
-    if !data.has_ledger() {
-        anyhow::bail!(
-            "no ledger in `{}`; ingest something first, or pass --data-dir / set ACTA_DATA_DIR",
-            data.root().display()
-        );
-    }
+    std::fs::create_dir_all(data.root())
+        .with_context(|| format!("cannot create `{}`", data.root().display()))?;
+    // The demo's files (and an acta.toml turning detection on) before the configuration is read.
+    let demo = if args.demo {
+        Some(demo::prepare(data.root())?)
+    } else {
+        None
+    };
+    let ledger_empty =
+        !data.has_ledger() || acta_ledger::read::Entries::open(&data.ledger_dir())?.is_empty();
+    let mut config = config::Config::load(args.config.as_deref(), data.root())?;
+    let acceptor = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    let receivers = receivers::Receivers::new(&config)?;
     let tokens_path = tokens_file(data.root());
     let mut tokens = Tokens::load(&tokens_path)?;
     let now = acta_ledger::now_ms() as i64;
@@ -978,22 +1133,40 @@ pub fn run(data: &DataDir, args: ServeArgs) -> Result<ExitCode> {
             );
         }
     }
-    let index = crate::commands::open_index(data)?;
     let (jobs, queue) = std::sync::mpsc::sync_channel(INGEST_QUEUE + ACCESS_QUEUE);
     let ingest_waiting = Arc::new(AtomicUsize::new(0));
     let waiting = Arc::clone(&ingest_waiting);
     let (ready_tx, ready) = std::sync::mpsc::sync_channel(1);
-    let writer_data = DataDir::new(data.root());
+    let metrics = Arc::new(metrics::Metrics::default());
+    let sink_figures = Arc::new(Mutex::new(Vec::new()));
+    let setup = WriterSetup {
+        data: DataDir::new(data.root()),
+        ingest_waiting: waiting,
+        detect: config.detect.take(),
+        metrics: Arc::clone(&metrics),
+        sink_figures: Arc::clone(&sink_figures),
+    };
     let writer_ok = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let ok = Arc::clone(&writer_ok);
     let writer_thread = std::thread::Builder::new()
         .name("acta-writer".into())
-        .spawn(move || writer(writer_data, queue, waiting, ready_tx, ok))
+        .spawn(move || writer(setup, queue, ready_tx, ok))
         .context("cannot start the ledger writer")?;
     ready
         .recv()
         .map_err(|_| anyhow!("the ledger writer stopped"))?
         .map_err(|e| anyhow!("{e}"))?;
+    if let Some(demo) = &demo {
+        if ledger_empty {
+            load_demo(demo, &jobs, &ingest_waiting)?;
+        } else {
+            eprintln!(
+                "acta: demo: the data directory already holds entries; serving them as they are"
+            );
+        }
+    }
+    // The writer has created the ledger and the index if the data directory was new.
+    let index = crate::commands::open_index(data)?;
     let state = Arc::new(AppState {
         data: DataDir::new(data.root()),
         registry: Arc::new(Registry::standard()),
@@ -1006,6 +1179,10 @@ pub fn run(data: &DataDir, args: ServeArgs) -> Result<ExitCode> {
         jobs,
         ingest_waiting,
         writer_ok,
+        limits: limits::Guard::new(config.limits.clone()),
+        receivers,
+        metrics,
+        sink_figures,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -1017,14 +1194,24 @@ pub fn run(data: &DataDir, args: ServeArgs) -> Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr: SocketAddr = listener.local_addr()?;
-        eprintln!("acta: listening on http://{addr}");
-        axum::serve(
+        if let Some(path) = &config.path {
+            eprintln!("acta: configuration from {}", path.display());
+        }
+        for route in state.receivers.enabled() {
+            eprintln!("acta: receiver on POST {route}");
+        }
+        let scheme = if acceptor.is_some() { "https" } else { "http" };
+        eprintln!("acta: listening on {scheme}://{addr}");
+        let header_timeout = config.limits.header_timeout.get();
+        limits::serve(
             listener,
-            router(state).into_make_service_with_connect_info::<SocketAddr>(),
+            router(state),
+            header_timeout,
+            acceptor,
+            shutdown(),
         )
-        .with_graceful_shutdown(shutdown())
-        .await
-        .map_err(|e| anyhow!("server: {e}"))
+        .await;
+        Ok::<_, anyhow::Error>(())
     })?;
     drop(runtime);
     // The state (and with it the job queue) is gone: the writer closes the ledger.
@@ -1033,6 +1220,47 @@ pub fn run(data: &DataDir, args: ServeArgs) -> Result<ExitCode> {
         .map_err(|_| anyhow!("the ledger writer panicked"))??;
     eprintln!("acta: stopped; final checkpoint written");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Stores the demo's samples through the writer, one request per file, as clients would.
+fn load_demo(
+    demo: &demo::Demo,
+    jobs: &std::sync::mpsc::SyncSender<Job>,
+    ingest_waiting: &AtomicUsize,
+) -> Result<()> {
+    let (mut stored, mut alerts) = (0u64, 0u64);
+    for path in &demo.samples {
+        let body =
+            std::fs::read(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        ingest_waiting.fetch_add(1, Ordering::AcqRel);
+        jobs.send(Job::Ingest(IngestJob {
+            source: None,
+            format: None,
+            body,
+            reply,
+        }))
+        .map_err(|_| anyhow!("the ledger writer stopped"))?;
+        let answer = answer
+            .blocking_recv()
+            .map_err(|_| anyhow!("the ledger writer stopped"))?
+            .map_err(|e| anyhow!("demo sample `{}`: {e}", path.display()))?;
+        stored += answer["stored"].as_u64().unwrap_or(0);
+        alerts += answer["alerts"].as_u64().unwrap_or(0);
+    }
+    // Searchable before the first request.
+    let (reply, committed) = tokio::sync::oneshot::channel();
+    jobs.send(Job::Commit(reply))
+        .map_err(|_| anyhow!("the ledger writer stopped"))?;
+    committed
+        .blocking_recv()
+        .map_err(|_| anyhow!("the ledger writer stopped"))?;
+    eprintln!(
+        "acta: demo: stored {stored} entries from {} sample files, {alerts} alerts raised; samples and licences in {}",
+        demo.samples.len(),
+        demo.dir.display()
+    );
+    Ok(())
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -21,6 +21,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::limits::Refusal;
 use super::{ApiError, AppState, Resource, Seen, bad_request, internal};
 use crate::tokens::Action;
 use crate::units;
@@ -35,8 +36,9 @@ pub(super) async fn event(
     headers: HeaderMap,
     seen: Seen,
     UrlPath(index): UrlPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, Refusal> {
     let caller = st.caller(&headers)?;
+    st.limits.rate(&headers)?;
     let scope = st.read_scope(&caller, "event")?;
     let index: u64 = index.parse().map_err(|_| {
         bad_request(format!(
@@ -67,7 +69,8 @@ pub(super) async fn event(
                 "the policies do not let token {} (role `{}`) read entry {index}",
                 caller.id, caller.role
             ),
-        ));
+        )
+        .into());
     }
     st.record_read(&caller, &seen, "event", json!({ "index": index }), 1)
         .await?;
@@ -91,8 +94,9 @@ pub(super) async fn alerts(
     headers: HeaderMap,
     seen: Seen,
     UrlQuery(p): UrlQuery<AlertParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Value>, Refusal> {
     let caller = st.caller(&headers)?;
+    st.limits.rate(&headers)?;
     let scope = st.read_scope(&caller, "alerts")?;
     let text = if p.q.trim().is_empty() {
         format!("source:{FINDING_SOURCE}")
@@ -118,14 +122,11 @@ pub(super) async fn alerts(
                 "the policies do not let token {} (role `{}`) read `{FINDING_SOURCE}`, where alerts are",
                 caller.id, caller.role
             ),
-        ));
+        ).into());
     }
     let limit = p.limit.unwrap_or(100).min(MAX_ALERTS);
     if p.offset > super::MAX_DEPTH {
-        return Err(bad_request(format!(
-            "offset may be at most {}",
-            super::MAX_DEPTH
-        )));
+        return Err(bad_request(format!("offset may be at most {}", super::MAX_DEPTH)).into());
     }
     let st2 = Arc::clone(&st);
     let answer =
