@@ -360,6 +360,16 @@ impl Browser {
 
     /// A screenshot of the whole page, saved as an artifact.
     fn screenshot(&self, name: &str) -> PathBuf {
+        // The pointer out of the way, so that nothing is shown hovered.
+        self.cmd(
+            "POST",
+            "/actions",
+            Some(
+                json!({"actions": [{"type": "pointer", "id": "mouse", "actions": [
+                    {"type": "pointerMove", "x": 0, "y": 0, "origin": "viewport"}
+                ]}]}),
+            ),
+        );
         let height = self
             .script("return document.documentElement.scrollHeight", json!([]))
             .as_u64()

@@ -107,17 +107,23 @@ function empty(rangeName) {
     h('a', { href: route('/', {}) }, 'Show all time.'));
 }
 
-/** The first rows of a count by one field, each linked to its search. */
+/**
+ * The first rows of a count by one field, each linked to its search; events without a value
+ * are said apart, so that they do not crowd out the names.
+ */
 function top(rows, field, since, also, n = TOP) {
-  return barList(rows.slice(0, n).map((r) => {
-    const v = r[field];
-    const q = v === null || v === undefined ? null : [also, term(field, v)].filter(Boolean).join(' ');
-    return {
-      count: r.count,
-      title: v ?? `no ${field}`,
-      label: q ? h('a', { href: route('/search', { q, since }) }, v) : h('span', { class: 'none' }, `(no ${field})`),
-    };
-  }));
+  const valued = rows.filter((r) => r[field] !== null && r[field] !== undefined);
+  const without = rows.filter((r) => r[field] === null || r[field] === undefined)
+    .reduce((a, r) => a + r.count, 0);
+  const list = barList(valued.slice(0, n).map((r) => ({
+    count: r.count,
+    title: r[field],
+    label: h('a', { href: route('/search', { q: [also, term(field, r[field])].filter(Boolean).join(' '), since }) }, r[field]),
+  })));
+  const note = without
+    ? h('p', { class: 'muted small' }, `${num(without)} event${without === 1 ? '' : 's'} without an ${field}.`)
+    : null;
+  return [list, note];
 }
 
 function alertsPanel(d, since) {

@@ -78,7 +78,8 @@ export function duration(ms) {
 
 /** "12 s ago", from an age in milliseconds. */
 export function ago(ms) {
-  return ms === undefined || ms === null ? '—' : `${duration(ms)} ago`;
+  if (ms === undefined || ms === null || !Number.isFinite(ms)) return '—';
+  return ms < 1000 ? 'just now' : `${duration(ms)} ago`;
 }
 
 /** A value of the query language for field:value, quoted unless it is a plain word. */
@@ -121,7 +122,7 @@ export function card(title, opts = {}) {
 export async function fill(card, promise, render) {
   try {
     const value = await promise;
-    card.body.replaceChildren(...[render(value)].flat().filter(Boolean));
+    card.body.replaceChildren(...[render(value)].flat(Infinity).filter(Boolean));
   } catch (e) {
     if (e.name === 'AbortError') throw e;
     card.body.replaceChildren(errorBox(e));
