@@ -600,8 +600,16 @@ fn serve_events_alerts_and_policies() {
     let (_, checkpoint) = get_bytes(&base, "/tlog/checkpoint", None);
     let checkpoint = String::from_utf8(checkpoint).unwrap();
     let lines: Vec<&str> = checkpoint.lines().collect();
-    assert_eq!(ledger["root"], lines[2]);
+    // The newest signed checkpoint; the published one follows it.
+    assert_eq!(ledger["origin"], lines[0]);
     assert!(ledger["size"].as_u64().unwrap() >= lines[1].parse::<u64>().unwrap());
+    let note = ledger["checkpoint"].as_str().unwrap();
+    assert_eq!(note.lines().nth(1).unwrap(), ledger["size"].to_string());
+    assert_eq!(note.lines().nth(2).unwrap(), ledger["root"].as_str().unwrap());
+    // Its root is the root the event's proof leads to, when the sizes agree.
+    if ledger["size"] == event["proof"]["tree_size"] {
+        assert_eq!(ledger["root"], event["proof"]["root"]);
+    }
 
     // A role limited to one source by a policy sees that source only.
     let policies = data.join("policies.cedar");

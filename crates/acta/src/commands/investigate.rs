@@ -532,11 +532,12 @@ impl EntryView {
             "note": self.entry.note,
             "raw": String::from_utf8_lossy(&self.entry.raw),
             "receipt": self.receipt.to_text(),
+            // Hashes in base64, as the checkpoint and the receipt write them.
             "proof": {
                 "tree_size": self.tree_size,
-                "root": self.root.to_hex(),
-                "leaf_hash": acta_ledger::hash::leaf_hash(&self.receipt.envelope).to_hex(),
-                "hashes": self.receipt.proof.iter().map(|h| h.to_hex()).collect::<Vec<_>>(),
+                "root": self.root.to_string(),
+                "leaf_hash": acta_ledger::hash::leaf_hash(&self.receipt.envelope).to_string(),
+                "hashes": self.receipt.proof.iter().map(ToString::to_string).collect::<Vec<_>>(),
             },
             "verified": matches!(self.verified, Some(Ok(()))),
             "verification": self.status,

@@ -487,11 +487,17 @@ struct SearchParams {
 struct StatsParams {
     #[serde(default)]
     q: String,
+    #[serde(default)]
     by: String,
     interval: Option<String>,
     since: Option<String>,
     until: Option<String>,
+    limit: Option<usize>,
 }
+
+/// Rows one count answers by default, and at most.
+const STATS_ROWS: usize = 1_000;
+const MAX_STATS_ROWS: usize = 100_000;
 
 fn bad_request(message: String) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, "bad_request", message)
@@ -586,13 +592,17 @@ async fn stats(
     if by.is_empty() && interval.is_none() {
         return Err(bad_request("`by` needs at least one field, or give `interval`".into()).into());
     }
+    let limit = p.limit.unwrap_or(STATS_ROWS).min(MAX_STATS_ROWS);
     let st2 = Arc::clone(&st);
     let answer = tokio::task::spawn_blocking(move || {
         st2.index.reload()?;
-        let rows = st2.index.stats(&query, range, &by, interval)?;
+        let mut rows = st2.index.stats(&query, range, &by, interval)?;
+        let groups = rows.len();
+        rows.truncate(limit);
         let names: Vec<&str> = by.iter().map(|f| f.name()).collect();
         Ok::<_, acta_index::IndexError>(json!({
             "by": names,
+            "groups": groups,
             "rows": rows.iter().map(|r| {
                 let mut o = serde_json::Map::new();
                 if let Some(b) = r.bucket {
@@ -610,8 +620,7 @@ async fn stats(
     .map_err(internal)?
     .map_err(internal)?;
     let rows = answer["rows"].as_array().map_or(0, Vec::len) as u64;
-    let params =
-        json!({"q": p.q, "by": p.by, "interval": p.interval, "since": p.since, "until": p.until});
+    let params = json!({"q": p.q, "by": p.by, "interval": p.interval, "since": p.since, "until": p.until, "limit": limit});
     st.record_read(&caller, &seen, "stats", params, rows)
         .await?;
     Ok(axum::Json(answer))

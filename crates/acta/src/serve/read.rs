@@ -254,23 +254,36 @@ pub(super) async fn ledger(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     st.authorize(&headers, Action::Read, &Resource::Trail, "ledger")?;
+    let st2 = Arc::clone(&st);
+    // The newest signed checkpoint (the one proofs lead to), and the one published at
+    // /tlog/checkpoint, which follows it within the publishing interval.
+    let newest = tokio::task::spawn_blocking(move || {
+        acta_ledger::read::TreeReader::open(&st2.data.ledger_dir())?.latest_checkpoint()
+    })
+    .await
+    .map_err(internal)?
+    .map_err(internal)?;
     let path = st.log_dir.join("checkpoint");
-    let text = std::fs::read_to_string(&path).map_err(|e| internal(format!("checkpoint: {e}")))?;
+    let published = std::fs::read_to_string(&path).ok();
     let age_s = std::fs::metadata(&path)
         .and_then(|m| m.modified())
         .ok()
         .and_then(|t| t.elapsed().ok())
         .map(|d| d.as_secs());
-    let mut lines = text.lines();
-    let origin = lines.next().unwrap_or_default();
-    let size = lines.next().and_then(|l| l.parse::<u64>().ok());
-    let root = lines.next().unwrap_or_default();
+    let (checkpoint, note) = match newest {
+        Some((c, note)) => (Some(c), note),
+        None => (None, String::new()),
+    };
     Ok(Json(json!({
-        "origin": origin,
-        "size": size,
-        "root": root,
+        "origin": checkpoint.as_ref().map(|c| c.origin.clone()),
+        "size": checkpoint.as_ref().map(|c| c.size),
+        "root": checkpoint.as_ref().map(|c| c.root.to_string()),
+        "checkpoint": note,
+        "published": {
+            "size": published.as_deref().and_then(|t| t.lines().nth(1)).and_then(|l| l.parse::<u64>().ok()),
+            "age_s": age_s,
+        },
         "age_s": age_s,
-        "checkpoint": text,
     })))
 }
 

@@ -72,7 +72,7 @@ export async function loadSeries({ q, since, until, by, signal }) {
   const lo = parseBound(since, now);
   const hi = until ? parseBound(until, now) : null;
   const ask = async (name) =>
-    (await api('stats', { q, since, until, by: by ?? '', interval: name }, { signal })).rows;
+    (await api('stats', { q, since, until, by: by ?? '', interval: name, limit: 100000 }, { signal })).rows;
   let [name, iv] = lo !== null ? step((hi ?? now) - lo) : ['364d', 364 * DAY];
   let rows = await ask(name);
   // Refined while the extent found calls for finer buckets; each step is at least ~96 times

@@ -50,14 +50,14 @@ export async function dashboard(main, { params, signal }) {
   };
   const sel = { signal };
   const series = loadSeries({ q: ACTIVITY, since, by: 'source', signal });
-  const byActor = api('stats', { q: ACTIVITY, since, by: 'actor' }, sel);
-  const byAction = api('stats', { q: ACTIVITY, since, by: 'action' }, sel);
+  const byActor = api('stats', { q: ACTIVITY, since, by: 'actor', limit: 50 }, sel);
+  const byAction = api('stats', { q: ACTIVITY, since, by: 'action', limit: 50 }, sel);
   const failQ = `${ACTIVITY} outcome:failure`;
   const failSeries = loadSeries({ q: failQ, since, signal });
-  const failActors = api('stats', { q: failQ, since, by: 'actor' }, sel);
+  const failActors = api('stats', { q: failQ, since, by: 'actor', limit: 50 }, sel);
   const alertList = api('alerts', { since, limit: 8 }, sel);
   const ledgerState = api('ledger', null, sel);
-  const readers = api('stats', { q: READS, since, by: 'actor' }, sel);
+  const readers = api('stats', { q: READS, since, by: 'actor', limit: 100000 }, sel);
 
   await Promise.all([
     fill(volume, series, (d) => d.total
@@ -86,7 +86,7 @@ export async function dashboard(main, { params, signal }) {
       const reads = d.rows.reduce((a, r) => a + r.count, 0);
       return [
         h('div', { class: 'tile-value' }, h('a', { href: route('/search', { q: READS, since }) }, num(reads))),
-        h('div', { class: 'tile-sub' }, `searches, counts and views, by ${num(d.rows.length)} token${d.rows.length === 1 ? '' : 's'}`),
+        h('div', { class: 'tile-sub' }, `searches, counts and views, by ${num(d.groups)} token${d.groups === 1 ? '' : 's'}`),
       ];
     }),
     fill(ledger, ledgerState, ledgerPanel),
