@@ -392,7 +392,7 @@ fn serve_stores_searches_and_guards_the_trail() {
         ("admin", Some(ADMIN)),
     ];
     // Expected status per caller, in the order above.
-    let routes: [(&str, &str, [u16; 6]); 8] = [
+    let routes: [(&str, &str, [u16; 6]); 14] = [
         (
             "GET",
             "/api/v1/search?q=outcome:failure",
@@ -413,6 +413,34 @@ fn serve_stores_searches_and_guards_the_trail() {
         ("GET", "/api/v1/ledger", [401, 401, 401, 403, 200, 200]),
         ("GET", "/api/v1/me", [401, 401, 401, 200, 200, 200]),
         ("GET", "/api/v1/tokens", [401, 401, 401, 403, 403, 200]),
+        (
+            "GET",
+            "/api/v1/openapi.json",
+            [401, 401, 401, 200, 200, 200],
+        ),
+        ("GET", "/metrics", [401, 401, 401, 403, 200, 200]),
+        // Receivers not configured: 404 for whoever may write, after the token.
+        (
+            "POST",
+            "/api/v1/ingest/github",
+            [401, 401, 401, 404, 403, 404],
+        ),
+        (
+            "POST",
+            "/api/v1/ingest/gitlab",
+            [401, 401, 401, 404, 403, 404],
+        ),
+        (
+            "POST",
+            "/api/v1/ingest/kubernetes",
+            [401, 401, 401, 404, 403, 404],
+        ),
+        // A malformed query string is answered only to a caller with a valid token.
+        (
+            "GET",
+            "/api/v1/search?zzz=1",
+            [401, 401, 401, 400, 400, 400],
+        ),
     ];
     for (method, path, want) in routes {
         for ((who, token), want) in callers.iter().zip(want) {
@@ -605,7 +633,10 @@ fn serve_events_alerts_and_policies() {
     assert!(ledger["size"].as_u64().unwrap() >= lines[1].parse::<u64>().unwrap());
     let note = ledger["checkpoint"].as_str().unwrap();
     assert_eq!(note.lines().nth(1).unwrap(), ledger["size"].to_string());
-    assert_eq!(note.lines().nth(2).unwrap(), ledger["root"].as_str().unwrap());
+    assert_eq!(
+        note.lines().nth(2).unwrap(),
+        ledger["root"].as_str().unwrap()
+    );
     // Its root is the root the event's proof leads to, when the sizes agree.
     if ledger["size"] == event["proof"]["tree_size"] {
         assert_eq!(ledger["root"], event["proof"]["root"]);
@@ -644,6 +675,148 @@ fn serve_events_alerts_and_policies() {
     let k8s_entry = seen["events"][0]["index"].as_u64().unwrap();
     let (status, _) = get(&base, &format!("/api/v1/events/{k8s_entry}"), Some(&k8s));
     assert_eq!(status, 200);
+    // No query widens the narrowing: OR, NOT and parentheses stay inside it.
+    for (q, want) in [
+        ("source:cloudtrail OR source:k8s-audit", 2),
+        ("source:cloudtrail", 0),
+        ("NOT source:k8s-audit", 0),
+        ("(source:cloudtrail) OR (*)", 2),
+        ("NOT (NOT source:cloudtrail)", 0),
+    ] {
+        let (status, found) = get(
+            &base,
+            &format!("/api/v1/search?limit=1000&q={}", urlencode(q)),
+            Some(&k8s),
+        );
+        assert_eq!(status, 200, "{q}: {found}");
+        assert_eq!(found["total"], want, "{q}: {found}");
+        let (_, counted) = get(
+            &base,
+            &format!("/api/v1/stats?by=source&q={}", urlencode(q)),
+            Some(&k8s),
+        );
+        assert!(
+            counted["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["source"] == "k8s-audit"),
+            "{q}: {counted}"
+        );
+    }
+    let (status, _) = get(
+        &base,
+        &format!("/api/v1/search?q={}", urlencode("x) OR (source:cloudtrail")),
+        Some(&k8s),
+    );
+    assert_eq!(status, 400);
+    // A role that may read the alerts too sees alerts only, whatever its query.
+    let mut with_alerts = std::fs::read_to_string(&policies).unwrap();
+    with_alerts.push_str(
+        "\n@id(\"k8s-alerts\")\npermit (principal in Acta::Role::\"k8s-reader\", action == Acta::Action::\"read\", resource == Acta::Source::\"acta-finding\");\n",
+    );
+    std::fs::write(&policies, &with_alerts).unwrap();
+    for q in [
+        "",
+        "* OR source:cloudtrail",
+        "NOT source:acta-finding OR source:cloudtrail",
+    ] {
+        let (status, listed) = get(
+            &base,
+            &format!("/api/v1/alerts?limit=1000&q={}", urlencode(q)),
+            Some(&k8s),
+        );
+        assert_eq!(status, 200, "{q}: {listed}");
+        let total = listed["total"].as_u64().unwrap();
+        assert!(total <= alerts_total, "{q}: {total}");
+        assert!(
+            listed["alerts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|a| a["title"].is_string()),
+            "{q}"
+        );
+    }
+    assert_eq!(
+        get(
+            &base,
+            "/api/v1/alerts?q=x%29%20OR%20%28source%3Acloudtrail",
+            Some(&k8s)
+        )
+        .0,
+        400
+    );
+    std::fs::write(&policies, &text_now).unwrap();
+    // Refused reads are recorded too, as failures: the event and the alerts refused above.
+    let (_keep, pause) = mpsc::channel::<()>();
+    let _ = pause.recv_timeout(Duration::from_millis(1200));
+    let (_, refused) = get(
+        &base,
+        &format!(
+            "/api/v1/search?q={}",
+            urlencode(&format!(
+                "source:acta-access outcome:failure actor:{}",
+                token_id(&k8s)
+            ))
+        ),
+        Some(ADMIN),
+    );
+    let mut routes: Vec<&str> = refused["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    routes.sort_unstable();
+    routes.dedup();
+    assert_eq!(routes, ["alerts", "event"], "{refused}");
+    // A forbid on one source narrows even a role that may read the whole trail, and a role
+    // forbidden to write a source must name the source it writes.
+    let mut forbids = text_now.clone();
+    forbids.push_str(
+        "\n@id(\"no-cloudtrail\")\nforbid (principal in Acta::Role::\"auditor\", action, resource == Acta::Source::\"cloudtrail\");\n\
+         @id(\"ingest-no-cloudtrail\")\nforbid (principal in Acta::Role::\"ingest\", action == Acta::Action::\"write\", resource == Acta::Source::\"cloudtrail\");\n",
+    );
+    std::fs::write(&policies, &forbids).unwrap();
+    let auditor = create_token(&data, "auditor");
+    let ingest = create_token(&data, "ingest");
+    let (_, all) = get(&base, "/api/v1/stats?by=source", Some(&auditor));
+    let sources: Vec<&str> = all["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["source"].as_str().unwrap())
+        .collect();
+    assert!(
+        !sources.contains(&"cloudtrail") && sources.contains(&"k8s-audit"),
+        "{all}"
+    );
+    assert_eq!(get(&base, "/api/v1/events/5", Some(&auditor)).0, 403);
+    let record = br#"{"eventVersion":"1.08","eventTime":"2024-01-01T00:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"us-east-1","userIdentity":{"type":"IAMUser","userName":"forbid"}}"#;
+    let (status, refused) = post(&base, "/api/v1/ingest", Some(&ingest), record);
+    assert_eq!(status, 403, "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("?source=")
+    );
+    let (status, _) = post(
+        &base,
+        "/api/v1/ingest?source=cloudtrail",
+        Some(&ingest),
+        record,
+    );
+    assert_eq!(status, 403);
+    let (status, stored) = post(
+        &base,
+        "/api/v1/ingest?source=s3-trail",
+        Some(&ingest),
+        record,
+    );
+    assert_eq!(status, 200, "{stored}");
+    std::fs::write(&policies, &text_now).unwrap();
     // A broken file: the policies in force stay.
     std::fs::write(&policies, "permit (principal, action, resource").unwrap();
     assert_eq!(get(&base, "/api/v1/search", Some(&k8s)).0, 200);

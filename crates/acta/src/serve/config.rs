@@ -23,7 +23,6 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use acta_ingest::formats::finding::SOURCE as FINDING_SOURCE;
 use acta_ledger::SourceName;
 use anyhow::{Context as _, Result, anyhow};
 use serde::Deserialize;
@@ -117,9 +116,9 @@ pub struct Limits {
     pub max_decompressed_bytes: ByteSize,
     /// Most records one request may hold (after splitting arrays and envelopes).
     pub max_records: u64,
-    /// Ingest requests per second per token, sustained; `0`: no limit.
+    /// Requests (ingest and reads of the trail) per second per token, sustained; `0`: no limit.
     pub requests_per_second: f64,
-    /// Ingest requests a token may send at once above the sustained rate.
+    /// Requests a token may send at once above the sustained rate.
     pub burst: u32,
     /// Longest wait for a request's headers (and for the next request on an idle connection).
     pub header_timeout: Seconds,
@@ -246,9 +245,9 @@ impl Gitlab {
 fn check_source(source: Option<&str>, section: &str) -> Result<(), String> {
     let Some(s) = source else { return Ok(()) };
     SourceName::new(s).map_err(|e| format!("{section} source: {e}"))?;
-    if s == FINDING_SOURCE {
+    if acta_ingest::formats::Format::is_reserved_source(s) {
         return Err(format!(
-            "{section} source: `{FINDING_SOURCE}` is reserved for the alerts acta raises itself"
+            "{section} source: `{s}` is reserved for the records acta writes itself"
         ));
     }
     Ok(())

@@ -50,6 +50,7 @@ use acta_index::{Index, StatField, TimeRange};
 use acta_ledger::tile::TileId;
 use anyhow::{Context as _, Result, anyhow};
 use axum::Router;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, FromRequestParts, Path as UrlPath, Query as UrlQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -128,7 +129,14 @@ struct AppState {
     metrics: Arc<metrics::Metrics>,
     /// Delivery counts of the alert sinks, as the writer last saw them.
     sink_figures: Arc<Mutex<Vec<metrics::SinkFigures>>>,
+    /// The sources of the index and the index size they were counted at.
+    sources: Mutex<(Option<u64>, Vec<String>)>,
+    /// Reads answered at once at most (each holds its answer until its record is durable).
+    reads: tokio::sync::Semaphore,
 }
+
+/// Reads of the trail answered at once at most; more wait their turn.
+const CONCURRENT_READS: usize = 32;
 
 /// What a read is recorded with besides the caller: where it came from and what it asked.
 pub(crate) struct Seen {
@@ -229,8 +237,15 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A failure of the server itself: the detail (which may name files of the data directory) goes
+/// to standard error, the client is told that it failed.
 fn internal(e: impl std::fmt::Display) -> ApiError {
-    ApiError(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+    eprintln!("acta: internal error: {e}");
+    ApiError(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "the server failed to answer (the reason is on its standard error)".into(),
+    )
 }
 
 /// The file's modification time, inode and length, to notice when it is replaced.
@@ -346,43 +361,122 @@ impl AppState {
         Ok(caller)
     }
 
-    /// The sources `caller` may read: the whole trail, or the sources of the index the
-    /// policies let it read one by one; a caller who may read none is refused.
-    fn read_scope(&self, caller: &Caller, route: &str) -> Result<Scope, ApiError> {
-        if self.allows(caller, Action::Read, &Resource::Trail, route)? {
-            return Ok(Scope::All);
-        }
+    /// The sources of the index, kept until the index grows.
+    fn known_sources(&self) -> Result<Vec<String>, ApiError> {
         self.index.reload().map_err(internal)?;
-        let sources = self
-            .index
-            .stats(
-                &acta_query::Query { expr: None },
-                TimeRange::default(),
-                &[StatField::Source],
-                None,
-            )
-            .map_err(internal)?;
-        let mut allowed = Vec::new();
-        for row in sources {
-            let Some(Some(source)) = row.values.into_iter().next() else {
-                continue;
-            };
-            if self.allows(
+        let size = self.index.len();
+        let mut cache = self
+            .sources
+            .lock()
+            .map_err(|_| internal("source cache poisoned"))?;
+        if cache.0 != Some(size) {
+            let rows = self
+                .index
+                .stats(
+                    &acta_query::Query { expr: None },
+                    TimeRange::default(),
+                    &[StatField::Source],
+                    None,
+                )
+                .map_err(internal)?;
+            let sources = rows
+                .into_iter()
+                .filter_map(|r| r.values.into_iter().next().flatten())
+                .collect();
+            *cache = (Some(size), sources);
+        }
+        Ok(cache.1.clone())
+    }
+
+    /// The sources `caller` may read. The whole trail when the policies let it read the trail
+    /// and each source of the index; otherwise the sources they let it read one by one (a
+    /// `forbid` on one source narrows even a caller who may read the trail). A caller who may
+    /// read none is refused, and the refusal recorded.
+    async fn read_scope(
+        self: &Arc<Self>,
+        caller: &Caller,
+        seen: &Seen,
+        route: &'static str,
+    ) -> Result<Scope, ApiError> {
+        let st = Arc::clone(self);
+        let who = caller.clone();
+        let scope = tokio::task::spawn_blocking(move || {
+            let trail = st.allows(&who, Action::Read, &Resource::Trail, route)?;
+            let sources = st.known_sources()?;
+            let total = sources.len();
+            let mut allowed = Vec::with_capacity(total);
+            for source in sources {
+                if st.allows(&who, Action::Read, &Resource::Source(source.clone()), route)? {
+                    allowed.push(source);
+                }
+            }
+            Ok::<_, ApiError>(if trail && allowed.len() == total {
+                Some(Scope::All)
+            } else if allowed.is_empty() {
+                None
+            } else {
+                Some(Scope::Sources(allowed))
+            })
+        })
+        .await
+        .map_err(internal)??;
+        match scope {
+            Some(scope) => Ok(scope),
+            None => Err(self
+                .refuse_read(
+                    caller,
+                    seen,
+                    route,
+                    json!({}),
+                    format!(
+                        "the policies do not let token {} (role `{}`) read the trail or any of its sources",
+                        caller.id, caller.role
+                    ),
+                )
+                .await),
+        }
+    }
+
+    /// Records a refused read (status Failure) and gives the 403 to answer with.
+    async fn refuse_read(
+        &self,
+        caller: &Caller,
+        seen: &Seen,
+        route: &str,
+        params: Value,
+        message: String,
+    ) -> ApiError {
+        if let Err(e) = self
+            .record(caller, seen, route, params, 0, Some(&message))
+            .await
+        {
+            return e;
+        }
+        forbidden(message)
+    }
+
+    /// Whether the policies let `caller` write records whose source is only known once they
+    /// are read: it must be allowed the trail and every source a format stores under.
+    fn may_write_any_source(&self, caller: &Caller, route: &str) -> Result<bool, ApiError> {
+        if !self.allows(caller, Action::Write, &Resource::Trail, route)? {
+            return Ok(false);
+        }
+        for name in Format::ALL
+            .iter()
+            .filter(|f| !f.is_acta_own())
+            .map(|f| f.name())
+            .chain(["raw"])
+        {
+            if !self.allows(
                 caller,
-                Action::Read,
-                &Resource::Source(source.clone()),
+                Action::Write,
+                &Resource::Source(name.to_owned()),
                 route,
             )? {
-                allowed.push(source);
+                return Ok(false);
             }
         }
-        if allowed.is_empty() {
-            return Err(forbidden(format!(
-                "the policies do not let token {} (role `{}`) read the trail or any of its sources",
-                caller.id, caller.role
-            )));
-        }
-        Ok(Scope::Sources(allowed))
+        Ok(true)
     }
 
     /// Records a read of the trail in the ledger (source `acta-access`) and waits until it is
@@ -394,6 +488,21 @@ impl AppState {
         route: &str,
         params: Value,
         results: u64,
+    ) -> Result<(), ApiError> {
+        self.record(caller, seen, route, params, results, None)
+            .await
+    }
+
+    /// Appends an access record — of a read answered, or refused (`refused` says why) — and
+    /// waits until it is durable.
+    async fn record(
+        &self,
+        caller: &Caller,
+        seen: &Seen,
+        route: &str,
+        params: Value,
+        results: u64,
+        refused: Option<&str>,
     ) -> Result<(), ApiError> {
         let now = acta_ledger::now_ms() as i64;
         let asked = params
@@ -411,8 +520,9 @@ impl AppState {
             "activity_name": "Read",
             "type_uid": 600302,
             "time": now,
-            "status_id": 1,
-            "status": "Success",
+            "status_id": if refused.is_some() { 2 } else { 1 },
+            "status": if refused.is_some() { "Failure" } else { "Success" },
+            "status_detail": refused,
             "message": asked,
             "actor": {"user": {"uid": caller.id, "name": caller.name, "type": caller.role}},
             "api": {"operation": route, "service": {"name": "acta"}},
@@ -451,7 +561,9 @@ impl AppState {
         }
         match done.await {
             Ok(Ok(())) => {
-                self.metrics.read_recorded(route);
+                if refused.is_none() {
+                    self.metrics.read_recorded(route);
+                }
                 Ok(())
             }
             Ok(Err(e)) => Err(internal(format!("the read could not be recorded: {e}"))),
@@ -526,11 +638,14 @@ async fn search(
     State(st): State<Arc<AppState>>,
     headers: HeaderMap,
     seen: Seen,
-    UrlQuery(p): UrlQuery<SearchParams>,
+    params: Result<UrlQuery<SearchParams>, QueryRejection>,
 ) -> Result<axum::Json<Value>, limits::Refusal> {
+    // The token first: nothing about the request is answered to a caller without one.
     let caller = st.caller(&headers)?;
     st.limits.rate(&headers)?;
-    let scope = st.read_scope(&caller, "search")?;
+    let UrlQuery(p) = params.map_err(|e| bad_request(e.body_text()))?;
+    let _turn = st.reads.acquire().await.map_err(internal)?;
+    let scope = st.read_scope(&caller, &seen, "search").await?;
     let (query, range) = asked(&p.q, p.since.as_deref(), p.until.as_deref())?;
     let query = scope.narrow(query);
     let limit = p.limit.unwrap_or(100).min(MAX_LIMIT);
@@ -568,11 +683,14 @@ async fn stats(
     State(st): State<Arc<AppState>>,
     headers: HeaderMap,
     seen: Seen,
-    UrlQuery(p): UrlQuery<StatsParams>,
+    params: Result<UrlQuery<StatsParams>, QueryRejection>,
 ) -> Result<axum::Json<Value>, limits::Refusal> {
+    // The token first: nothing about the request is answered to a caller without one.
     let caller = st.caller(&headers)?;
     st.limits.rate(&headers)?;
-    let scope = st.read_scope(&caller, "stats")?;
+    let UrlQuery(p) = params.map_err(|e| bad_request(e.body_text()))?;
+    let _turn = st.reads.acquire().await.map_err(internal)?;
+    let scope = st.read_scope(&caller, &seen, "stats").await?;
     let (query, range) = asked(&p.q, p.since.as_deref(), p.until.as_deref())?;
     let query = scope.narrow(query);
     let by: Vec<StatField> =
@@ -636,16 +754,36 @@ struct IngestParams {
 async fn ingest(
     State(st): State<Arc<AppState>>,
     headers: HeaderMap,
-    UrlQuery(p): UrlQuery<IngestParams>,
+    params: Result<UrlQuery<IngestParams>, QueryRejection>,
     request: axum::extract::Request,
 ) -> Result<axum::Json<Value>, limits::Refusal> {
     // The token is checked before a byte of the body is read: no one without one can make the
     // server buffer a body.
-    let resource = p
-        .source
-        .as_deref()
-        .map_or(Resource::Trail, |s| Resource::Source(s.to_owned()));
-    st.authorize(&headers, Action::Write, &resource, "ingest")?;
+    let caller = st.caller(&headers)?;
+    let UrlQuery(p) = params.map_err(|e| bad_request(e.body_text()))?;
+    // A named source is asked about; without one, the records' source is only known once they
+    // are read, so the caller must be allowed every source a format stores under.
+    let allowed = match p.source.as_deref() {
+        Some(s) => st.allows(
+            &caller,
+            Action::Write,
+            &Resource::Source(s.to_owned()),
+            "ingest",
+        )?,
+        None => st.may_write_any_source(&caller, "ingest")?,
+    };
+    if !allowed {
+        return Err(forbidden(format!(
+            "the policies do not let token {} (role `{}`) write {}",
+            caller.id,
+            caller.role,
+            match p.source.as_deref() {
+                Some(s) => format!("source `{s}`"),
+                None => "records of any source: name the source with `?source=`".to_owned(),
+            }
+        ))
+        .into());
+    }
     let source = p
         .source
         .as_deref()
@@ -830,9 +968,10 @@ fn write_jobs(
             format,
             registry: registry.clone(),
             max_record_bytes: MAX_BODY,
-            batch_bytes: 4 << 20,
+            // An access record is one small line: no need for a large buffer or two threads.
+            batch_bytes: if detect_this { 4 << 20 } else { 64 << 10 },
             in_flight: pipeline::IN_FLIGHT,
-            threads: 2,
+            threads: if detect_this { 2 } else { 1 },
             receipts: None,
             progress: indicatif::ProgressBar::hidden(),
         };
@@ -1192,6 +1331,8 @@ pub fn run(data: &DataDir, args: ServeArgs) -> Result<ExitCode> {
         receivers,
         metrics,
         sink_figures,
+        sources: Mutex::new((None, Vec::new())),
+        reads: tokio::sync::Semaphore::new(CONCURRENT_READS),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -1285,5 +1426,63 @@ async fn shutdown() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use acta_query::{Expr, Field, Value as QValue};
+
+    fn sources(expr: &Expr) -> Vec<String> {
+        match expr {
+            Expr::Term(t) if t.field == Field::Source => match &t.value {
+                QValue::Exact(s) => vec![s.clone()],
+                _ => vec![],
+            },
+            Expr::Or(all) => all.iter().flat_map(sources).collect(),
+            _ => vec![],
+        }
+    }
+
+    /// Narrowing makes the sources one more operand of a top-level AND, whatever the query:
+    /// nothing the caller writes can be an alternative to it.
+    #[test]
+    fn narrowing_is_an_operand_of_a_top_level_and() {
+        let scope = Scope::Sources(vec!["k8s-audit".into(), "github-audit".into()]);
+        for q in [
+            "",
+            "source:cloudtrail OR source:k8s-audit",
+            "NOT source:k8s-audit",
+            "actor:alice AND action:Get*",
+            "(a OR b) AND NOT (c OR d)",
+        ] {
+            let narrowed = scope.narrow(acta_query::parse(q).unwrap());
+            let expr = narrowed.expr.unwrap();
+            let only = match &expr {
+                Expr::And(all) => all.last().unwrap().clone(),
+                other => {
+                    assert!(q.is_empty(), "{q}: {other:?}");
+                    other.clone()
+                }
+            };
+            assert_eq!(sources(&only), ["k8s-audit", "github-audit"], "{q}");
+            if let Expr::And(all) = &expr {
+                // The caller's query is whole among the other operands.
+                let asked = acta_query::parse(q).unwrap().expr.unwrap();
+                let rest: Vec<Expr> = all[..all.len() - 1].to_vec();
+                match asked {
+                    Expr::And(parts) => assert_eq!(rest, parts, "{q}"),
+                    one => assert_eq!(rest, vec![one], "{q}"),
+                }
+            }
+        }
+        assert!(
+            Scope::All
+                .narrow(acta_query::parse("x").unwrap())
+                .expr
+                .is_some()
+        );
+        assert!(scope.covers("k8s-audit") && !scope.covers("cloudtrail"));
     }
 }

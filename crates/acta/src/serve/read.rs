@@ -21,6 +21,9 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use acta_query::{Expr, Field, Term, Value as QValue};
+use axum::extract::rejection::QueryRejection;
+
 use super::limits::Refusal;
 use super::{ApiError, AppState, Resource, Seen, bad_request, internal};
 use crate::tokens::Action;
@@ -30,6 +33,8 @@ use crate::units;
 const MAX_ALERTS: usize = 1_000;
 /// Alerts the summary reads at most (the newest ones); it says when there were more.
 const SUMMARY_ALERTS: usize = 10_000;
+/// Deepest alert a listing pages to.
+const MAX_ALERT_OFFSET: usize = 10_000;
 
 pub(super) async fn event(
     State(st): State<Arc<AppState>>,
@@ -39,13 +44,13 @@ pub(super) async fn event(
 ) -> Result<Json<Value>, Refusal> {
     let caller = st.caller(&headers)?;
     st.limits.rate(&headers)?;
-    let scope = st.read_scope(&caller, "event")?;
     let index: u64 = index.parse().map_err(|_| {
         bad_request(format!(
             "`{}` is not a ledger index (a whole number from 0)",
             index.chars().take(40).collect::<String>()
         ))
     })?;
+    let _turn = st.reads.acquire().await.map_err(internal)?;
     let st2 = Arc::clone(&st);
     let view = tokio::task::spawn_blocking(move || {
         crate::commands::entry_view(&st2.data, &st2.registry, index)
@@ -61,16 +66,17 @@ pub(super) async fn event(
         )
     })?;
     let json = view.to_json();
-    if !json["source"].as_str().is_some_and(|s| scope.covers(s)) {
-        return Err(ApiError(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!(
-                "the policies do not let token {} (role `{}`) read entry {index}",
-                caller.id, caller.role
-            ),
-        )
-        .into());
+    // The entry's own source is what the policies are asked about.
+    let source = json["source"].as_str().unwrap_or_default().to_owned();
+    if !st.allows(&caller, Action::Read, &Resource::Source(source), "event")? {
+        let message = format!(
+            "the policies do not let token {} (role `{}`) read entry {index}",
+            caller.id, caller.role
+        );
+        return Err(st
+            .refuse_read(&caller, &seen, "event", json!({ "index": index }), message)
+            .await
+            .into());
     }
     st.record_read(&caller, &seen, "event", json!({ "index": index }), 1)
         .await?;
@@ -93,49 +99,51 @@ pub(super) async fn alerts(
     State(st): State<Arc<AppState>>,
     headers: HeaderMap,
     seen: Seen,
-    UrlQuery(p): UrlQuery<AlertParams>,
+    params: Result<UrlQuery<AlertParams>, QueryRejection>,
 ) -> Result<Json<Value>, Refusal> {
     let caller = st.caller(&headers)?;
     st.limits.rate(&headers)?;
-    let scope = st.read_scope(&caller, "alerts")?;
-    let text = if p.q.trim().is_empty() {
-        format!("source:{FINDING_SOURCE}")
-    } else {
-        format!("source:{FINDING_SOURCE} AND ({})", p.q)
-    };
-    let (query, range) =
-        super::asked(&text, p.since.as_deref(), p.until.as_deref()).map_err(|e| {
-            // Positions in the message refer to the caller's text, not the wrapped one.
-            if p.q.trim().is_empty() {
-                e
-            } else {
-                super::asked(&p.q, None, None).err().unwrap_or(e)
-            }
-        })?;
+    let UrlQuery(p) = params.map_err(|e| bad_request(e.body_text()))?;
+    let (asked, range) = super::asked(&p.q, p.since.as_deref(), p.until.as_deref())?;
+    let limit = p.limit.unwrap_or(100).min(MAX_ALERTS);
+    if p.offset > MAX_ALERT_OFFSET {
+        return Err(bad_request(format!("offset may be at most {MAX_ALERT_OFFSET}")).into());
+    }
+    let _turn = st.reads.acquire().await.map_err(internal)?;
+    let scope = st.read_scope(&caller, &seen, "alerts").await?;
+    let params =
+        json!({"q": p.q, "since": p.since, "until": p.until, "limit": limit, "offset": p.offset});
     // Alerts are the source `acta-finding`: a caller limited to some sources sees them only if
     // the policies let it read that source.
     if !scope.covers(FINDING_SOURCE) {
-        return Err(ApiError(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!(
-                "the policies do not let token {} (role `{}`) read `{FINDING_SOURCE}`, where alerts are",
-                caller.id, caller.role
-            ),
-        ).into());
+        let message = format!(
+            "the policies do not let token {} (role `{}`) read `{FINDING_SOURCE}`, where alerts are",
+            caller.id, caller.role
+        );
+        return Err(st
+            .refuse_read(&caller, &seen, "alerts", params, message)
+            .await
+            .into());
     }
-    let limit = p.limit.unwrap_or(100).min(MAX_ALERTS);
-    if p.offset > super::MAX_DEPTH {
-        return Err(bad_request(format!("offset may be at most {}", super::MAX_DEPTH)).into());
-    }
+    // The caller's query as one operand: `source:acta-finding AND (q)`, built as a tree, then
+    // narrowed to the caller's sources.
+    let findings = Expr::Term(Term {
+        field: Field::Source,
+        value: QValue::Exact(FINDING_SOURCE.to_owned()),
+        span: 0..0,
+    });
+    let query = scope.narrow(acta_query::Query {
+        expr: Some(match asked.expr {
+            None => findings,
+            Some(e) => Expr::And(vec![findings, e]),
+        }),
+    });
     let st2 = Arc::clone(&st);
     let answer =
         tokio::task::spawn_blocking(move || alert_answer(&st2, &query, range, limit, p.offset))
             .await
             .map_err(internal)?
             .map_err(internal)?;
-    let params =
-        json!({"q": p.q, "since": p.since, "until": p.until, "limit": limit, "offset": p.offset});
     st.record_read(&caller, &seen, "alerts", params, answer.1)
         .await?;
     Ok(Json(answer.0))
@@ -182,6 +190,7 @@ fn alert_answer(
             detection += i128::from(al) - i128::from(ing);
             timed += 1;
         }
+        let since = |from: Option<i64>| from.zip(times.2).and_then(|(f, al)| al.checked_sub(f));
         if n < offset || listed.len() >= limit {
             continue;
         }
@@ -199,8 +208,8 @@ fn alert_answer(
             "actor": actor["name"].as_str().or_else(|| actor["uid"].as_str()),
             "ip": f["src_endpoint"]["ip"],
             "entries": t["entries"],
-            "mtti_event_ms": match times { (Some(ev), _, Some(al)) => Some(al - ev), _ => None },
-            "mtti_receipt_ms": match times { (_, Some(ing), Some(al)) => Some(al - ing), _ => None },
+            "mtti_event_ms": since(times.0),
+            "mtti_receipt_ms": since(times.1),
         }));
     }
     let mean = |sum: i128| (timed > 0).then(|| i64::try_from(sum / timed).unwrap_or(i64::MAX));

@@ -61,6 +61,29 @@ fn source(given: Option<&str>, default: Format) -> Result<SourceName> {
 }
 
 impl Receivers {
+    /// The source each receiver stores under (its default when it is off), which the policies
+    /// are asked about.
+    pub(super) fn github_source(&self) -> Resource {
+        Resource::Source(self.github.as_ref().map_or_else(
+            || Format::GithubWebhook.name().to_owned(),
+            |h| h.source.as_str().to_owned(),
+        ))
+    }
+
+    pub(super) fn gitlab_source(&self) -> Resource {
+        Resource::Source(self.gitlab.as_ref().map_or_else(
+            || Format::GitlabAudit.name().to_owned(),
+            |h| h.source.as_str().to_owned(),
+        ))
+    }
+
+    pub(super) fn kubernetes_source(&self) -> Resource {
+        Resource::Source(self.kubernetes.as_ref().map_or_else(
+            || Format::K8sAudit.name().to_owned(),
+            |s| s.as_str().to_owned(),
+        ))
+    }
+
     pub(super) fn new(config: &Config) -> Result<Receivers> {
         let r = &config.receivers;
         let shared = |secret: Option<&Secret>, given: Option<&str>, format: Format| {
@@ -156,7 +179,12 @@ pub(super) async fn github(
     request: axum::extract::Request,
 ) -> Result<axum::Json<Value>, Refusal> {
     let headers = basic_as_bearer(&headers);
-    st.authorize(&headers, Action::Write, &Resource::Trail, "ingest-github")?;
+    st.authorize(
+        &headers,
+        Action::Write,
+        &st.receivers.github_source(),
+        "ingest-github",
+    )?;
     let Some(hook) = &st.receivers.github else {
         return Err(not_configured(
             "GitHub",
@@ -259,7 +287,12 @@ pub(super) async fn gitlab(
     headers: HeaderMap,
     request: axum::extract::Request,
 ) -> Result<axum::Json<Value>, Refusal> {
-    st.authorize(&headers, Action::Write, &Resource::Trail, "ingest-gitlab")?;
+    st.authorize(
+        &headers,
+        Action::Write,
+        &st.receivers.gitlab_source(),
+        "ingest-gitlab",
+    )?;
     let Some(stream) = &st.receivers.gitlab else {
         return Err(not_configured(
             "GitLab",
@@ -322,7 +355,7 @@ pub(super) async fn kubernetes(
     st.authorize(
         &headers,
         Action::Write,
-        &Resource::Trail,
+        &st.receivers.kubernetes_source(),
         "ingest-kubernetes",
     )?;
     let Some(source) = &st.receivers.kubernetes else {
