@@ -217,10 +217,11 @@ pub fn run_inputs(sink: Sink<'_>, inputs: Vec<Input>, mut opts: Options) -> Resu
                 open_input(&path).map_err(|e| e.to_string()),
                 QuotedNewlines::for_path(&path),
             ),
-            Input::Bytes { data, .. } => (
-                open_bytes(data).map_err(|e| format!("{name}: {e}")),
-                QuotedNewlines::PGAUDIT,
-            ),
+            Input::Bytes { data, .. } => {
+                // No file name to go by: a PostgreSQL csvlog body is known by its first line.
+                let quoted = QuotedNewlines::for_bytes(&data);
+                (open_bytes(data).map_err(|e| format!("{name}: {e}")), quoted)
+            }
         };
         let reader = match opened {
             Ok(r) => r,

@@ -158,6 +158,67 @@ impl QuotedNewlines {
             QuotedNewlines::PGAUDIT
         }
     }
+
+    /// The mode for an input known by its first bytes only (an HTTP request body, already
+    /// decompressed): [`QuotedNewlines::Always`] when its first line is a PostgreSQL csvlog
+    /// record (a `YYYY-MM-DD HH:MM:SS[.fff] ZONE,` timestamp, then at least 20 more fields),
+    /// [`QuotedNewlines::PGAUDIT`] otherwise.
+    pub fn for_bytes(head: &[u8]) -> QuotedNewlines {
+        let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+        if is_csvlog_line(line) {
+            QuotedNewlines::Always
+        } else {
+            QuotedNewlines::PGAUDIT
+        }
+    }
+}
+
+/// Whether `line` starts as a PostgreSQL csvlog record does.
+fn is_csvlog_line(line: &[u8]) -> bool {
+    // `2026-11-21 14:08:18.829 UTC,`
+    let shape = b"dddd-dd-dd dd:dd:dd";
+    let Some(stamp) = line.get(..shape.len()) else {
+        return false;
+    };
+    let fits = stamp.iter().zip(shape).all(|(b, s)| match s {
+        b'd' => b.is_ascii_digit(),
+        other => b == other,
+    });
+    if !fits {
+        return false;
+    }
+    let rest = line.get(shape.len()..).unwrap_or_default();
+    let Some(comma) = rest.iter().position(|&b| b == b',') else {
+        return false;
+    };
+    // Fractional seconds, then a space and a zone name or offset.
+    let zone = rest.get(..comma).unwrap_or_default();
+    let zone_ok = zone.len() <= 16
+        && zone
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b' ' | b'+' | b'-' | b':'))
+        && zone.contains(&b' ');
+    zone_ok && memchr::memchr_iter(b',', line).count() >= 21
+}
+
+#[cfg(test)]
+mod quoted_tests {
+    use super::*;
+
+    #[test]
+    fn csvlog_bodies_are_recognised_by_their_first_line() {
+        let csv = br#"2026-11-21 14:08:18.829 UTC,,,14604,,6b01a5d2.390c,1,,2026-11-21 14:08:18 UTC,,0,LOG,00000,"starting",,,,,,,,,"","postmaster",,0
+"#;
+        assert_eq!(QuotedNewlines::for_bytes(csv), QuotedNewlines::Always);
+        for other in [
+            &b"2026-11-21 14:08:18.829 UTC [14604] LOG:  AUDIT: SESSION,1,1,READ,SELECT,,,\"select 1\",<none>\n"[..],
+            b"{\"eventTime\":\"2026-11-21 14:08:18\"}\n",
+            b"Nov 21 14:08:18 host sshd[1]: Accepted publickey for root\n",
+            b"",
+        ] {
+            assert_eq!(QuotedNewlines::for_bytes(other), QuotedNewlines::PGAUDIT);
+        }
+    }
 }
 
 /// The detected shape of an input.
