@@ -348,6 +348,7 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 2.0)]
         seconds: f64,
     },
+    Serve(crate::commands::BenchServeArgs),
     /// Write generated CloudTrail-shaped events as NDJSON (for timing `acta ingest` itself).
     Generate {
         /// Number of events.

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_query;
+mod bench_serve;
 mod detect;
 mod ingest;
 mod investigate;
@@ -11,6 +12,7 @@ mod rules;
 mod token;
 mod verify;
 
+pub(crate) use bench_serve::BenchServeArgs;
 pub(crate) use investigate::{entry_view, hit_json, open as open_index, parse_interval};
 
 use std::process::ExitCode;
@@ -59,6 +61,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bench {
             command: BenchCommand::Ingest(args),
         } => bench::ingest(&data, args),
+        Command::Bench {
+            command: BenchCommand::Serve(args),
+        } => bench_serve::run(&data, args),
         Command::Bench {
             command: BenchCommand::Query { runs, questions },
         } => bench_query::run(&data, runs, questions),
