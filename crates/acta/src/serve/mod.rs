@@ -323,6 +323,20 @@ impl AppState {
         Ok(Arc::clone(&guard.1))
     }
 
+    /// The size of the published checkpoint (`log/checkpoint`, what `/tlog/checkpoint` serves)
+    /// and how long ago it was written: one small file, never the ledger itself.
+    fn published(&self) -> (Option<u64>, Option<std::time::Duration>) {
+        let path = self.log_dir.join("checkpoint");
+        let size = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| t.lines().nth(1).and_then(|l| l.parse::<u64>().ok()));
+        let age = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok());
+        (size, age)
+    }
+
     /// Whether the policies let `caller` do `action` on `resource`.
     fn allows(
         &self,
@@ -1060,11 +1074,7 @@ fn write_jobs(
 }
 
 async fn healthz(State(st): State<Arc<AppState>>) -> Response {
-    // The size line of the latest checkpoint (origin, size, root hash, signatures): one small
-    // file, never the ledger itself.
-    let size = std::fs::read_to_string(st.log_dir.join("checkpoint"))
-        .ok()
-        .and_then(|t| t.lines().nth(1).and_then(|l| l.parse::<u64>().ok()));
+    let (size, _) = st.published();
     if !st.writer_ok.load(std::sync::atomic::Ordering::Relaxed) {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -1142,14 +1152,7 @@ async fn metrics_text(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     st.authorize(&headers, Action::Read, &Resource::Trail, "metrics")?;
-    let path = st.log_dir.join("checkpoint");
-    let ledger_entries = std::fs::read_to_string(&path)
-        .ok()
-        .and_then(|t| t.lines().nth(1).and_then(|l| l.parse::<u64>().ok()));
-    let checkpoint_age = std::fs::metadata(&path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.elapsed().ok());
+    let (ledger_entries, checkpoint_age) = st.published();
     let sinks = st
         .sink_figures
         .lock()

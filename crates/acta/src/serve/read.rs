@@ -272,13 +272,8 @@ pub(super) async fn ledger(
     .await
     .map_err(internal)?
     .map_err(internal)?;
-    let path = st.log_dir.join("checkpoint");
-    let published = std::fs::read_to_string(&path).ok();
-    let age_s = std::fs::metadata(&path)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.elapsed().ok())
-        .map(|d| d.as_secs());
+    let (published_size, age) = st.published();
+    let age_s = age.map(|d| d.as_secs());
     let (checkpoint, note) = match newest {
         Some((c, note)) => (Some(c), note),
         None => (None, String::new()),
@@ -289,7 +284,7 @@ pub(super) async fn ledger(
         "root": checkpoint.as_ref().map(|c| c.root.to_string()),
         "checkpoint": note,
         "published": {
-            "size": published.as_deref().and_then(|t| t.lines().nth(1)).and_then(|l| l.parse::<u64>().ok()),
+            "size": published_size,
             "age_s": age_s,
         },
         "age_s": age_s,
