@@ -9,12 +9,13 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use acta_ingest::formats::{Format, InputNormaliser, Registry};
+use acta_ingest::formats::{Choice, Format, InputNormaliser, Registry};
 use acta_ingest::framing::{
     Flag, Framer, FramerConfig, QuotedNewlines, RecordBatch, open_bytes, open_input,
 };
@@ -119,7 +120,7 @@ pub struct Raised {
 }
 
 impl Raised {
-    fn of(alert: &crate::sinks::Alert) -> Raised {
+    pub fn of(alert: &crate::sinks::Alert) -> Raised {
         let finding: serde_json::Value =
             serde_json::from_str(&alert.json).unwrap_or(serde_json::Value::Null);
         let t = &finding["unmapped"]["acta"];
@@ -185,13 +186,6 @@ pub fn run_inputs(sink: Sink<'_>, inputs: Vec<Input>, mut opts: Options) -> Resu
             Input::Bytes { name, .. } => name.clone(),
         })
         .collect();
-    let config = FramerConfig {
-        max_record_bytes: opts.max_record_bytes,
-        // The parsers read every record and judge it; validating here as well would cost the
-        // framing thread a second JSON parse per record.
-        check_json: false,
-        ..FramerConfig::default()
-    };
     let pool = Pool::start(opts.registry.clone(), opts.threads);
     let rules = match &sink {
         Sink::Ledger {
@@ -210,136 +204,55 @@ pub fn run_inputs(sink: Sink<'_>, inputs: Vec<Input>, mut opts: Options) -> Resu
         pending: VecDeque::new(),
         freed: freeing.is_some().then_some(freed),
     };
+    let framing = FrameOptions {
+        source: opts.source.clone(),
+        format: opts.format,
+        registry: opts.registry.clone(),
+        max_record_bytes: opts.max_record_bytes,
+        batch_bytes: opts.batch_bytes,
+    };
     for (n, input) in inputs.into_iter().enumerate() {
         let name = names.get(n).cloned().unwrap_or_default();
-        let (opened, quoted_newlines) = match input {
-            Input::File(path) => (
-                open_input(&path).map_err(|e| e.to_string()),
-                QuotedNewlines::for_path(&path),
-            ),
-            Input::Bytes { data, .. } => {
-                // No file name to go by: a PostgreSQL csvlog body is known by its first line.
-                let quoted = QuotedNewlines::for_bytes(&data);
-                (open_bytes(data).map_err(|e| format!("{name}: {e}")), quoted)
-            }
-        };
-        let reader = match opened {
-            Ok(r) => r,
-            Err(e) => {
-                summary.failures.push(e);
-                continue;
-            }
-        };
-        // pgaudit statements and csvlog records may span lines inside quotes.
-        let config = FramerConfig {
-            quoted_newlines,
-            ..config
-        };
-        let mut framer = Framer::new(name.clone(), reader, config);
-        let mut input = InputNormaliser::new(opts.format);
-        let mut source: Option<SourceName> = opts.source.clone();
-        let mut ordinal = 0u64;
-        loop {
-            // A fresh buffer per batch (the batch moves on), sized so it never regrows.
-            let mut records = RecordBatch {
-                data: Vec::with_capacity(opts.batch_bytes + (64 << 10)),
-                records: Vec::with_capacity(opts.batch_bytes / 256),
-            };
-            let more = framer.next_batch(&mut records, opts.batch_bytes);
-            if !records.is_empty() {
-                let mut spans = Vec::with_capacity(records.len());
-                for (bytes, meta) in records.iter() {
-                    if let Some(reason) = framing_flag(meta.flag) {
-                        *summary.flagged.entry(reason).or_insert(0) += 1;
-                    }
-                    match input.split(&opts.registry, bytes) {
-                        Some(parts) => spans.extend(
-                            parts
-                                .into_iter()
-                                .map(|r| meta.range.start + r.start..meta.range.start + r.end),
-                        ),
-                        None => spans.push(meta.range.clone()),
-                    }
-                }
-                let data = std::mem::take(&mut records.data);
-                let choice = input.prepare(
-                    &opts.registry,
-                    spans
-                        .iter()
-                        .map(|s| data.get(s.clone()).unwrap_or_default()),
-                );
-                let source = match &source {
-                    Some(s) => s.clone(),
-                    None => {
-                        let s = SourceName::new(input.format().map_or("raw", Format::name))?;
-                        source = Some(s.clone());
-                        s
-                    }
-                };
-                let count = spans.len() as u64;
-                let bytes = spans.iter().map(|s| s.len() as u64).sum();
-                let received_at = now_ms();
-                let rx = pool.submit(Job {
-                    data,
-                    spans,
-                    choice,
-                    received_at_ms: i64::try_from(received_at).unwrap_or(i64::MAX),
-                    source: source.as_str().to_owned(),
-                    output: match &stages.sink {
-                        Sink::Print(_) => Output::Print,
-                        Sink::Ledger {
-                            store: None,
-                            detect: None,
-                            ..
-                        } => Output::Count,
-                        Sink::Ledger { .. } => Output::Rows,
-                    },
-                    rules: rules.clone(),
-                })?;
-                stages.normalising.push_back(Normalising {
-                    rx,
-                    source,
-                    received_at,
-                    input: n,
-                    first_record: ordinal,
-                    bytes,
-                });
-                ordinal += count;
-                // Enough batches queued that every worker stays busy while this thread waits on
-                // the ledger: move the oldest on.
-                while stages.normalising.len() > opts.threads + 1 {
-                    stages.advance(&names, &mut summary, &mut opts)?;
-                }
-            }
-            match more {
+        let report = frame_input(input, &name, &framing, &mut |framed| {
+            let f = match framed {
+                Framing::Batch(f) => f,
                 // The input paused (a stream on standard input): store, index and check
                 // everything read so far now rather than when a batch fills.
-                Ok(true) if records.is_empty() => stages.flush(&names, &mut summary, &mut opts)?,
-                Ok(true) => {}
-                Ok(false) => break,
-                Err(e) => {
-                    summary.failures.push(e.to_string());
-                    break;
-                }
+                Framing::Paused => return stages.flush(&names, &mut summary, &mut opts),
+            };
+            let rx = pool.submit(Job {
+                data: f.data,
+                spans: f.spans,
+                choice: f.choice,
+                received_at_ms: i64::try_from(f.received_at).unwrap_or(i64::MAX),
+                source: f.source.as_str().to_owned(),
+                output: match &stages.sink {
+                    Sink::Print(_) => Output::Print,
+                    Sink::Ledger {
+                        store: None,
+                        detect: None,
+                        ..
+                    } => Output::Count,
+                    Sink::Ledger { .. } => Output::Rows,
+                },
+                rules: rules.clone(),
+            })?;
+            stages.normalising.push_back(Normalising {
+                rx,
+                source: f.source,
+                received_at: f.received_at,
+                input: n,
+                first_record: f.first_record,
+                bytes: f.bytes,
+            });
+            // Enough batches queued that every worker stays busy while this thread waits on
+            // the ledger: move the oldest on.
+            while stages.normalising.len() > opts.threads + 1 {
+                stages.advance(&names, &mut summary, &mut opts)?;
             }
-        }
-        let report = framer.report();
-        summary.rejected_count += report.rejected_count;
-        for r in &report.rejected {
-            summary
-                .rejected
-                .push(format!("{name}:{}: {}", r.line, r.reason));
-        }
-        if report.empty {
-            summary
-                .notes
-                .push(format!("{name}: empty, nothing to store"));
-        }
-        if let Some((line, why)) = report.switched_to_lines {
-            summary.notes.push(format!(
-                "{name}:{line}: {why}; the rest was stored line by line and flagged"
-            ));
-        }
+            Ok(())
+        })?;
+        summary.absorb(report);
     }
     stages.flush(&names, &mut summary, &mut opts)?;
     // Correlation windows still open close with the stream.
@@ -363,6 +276,187 @@ pub fn run_inputs(sink: Sink<'_>, inputs: Vec<Input>, mut opts: Options) -> Resu
     }
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// How inputs are framed into batches: the part of [`Options`] framing reads.
+#[derive(Clone)]
+pub struct FrameOptions {
+    pub source: Option<SourceName>,
+    pub format: Option<Format>,
+    pub registry: Arc<Registry>,
+    pub max_record_bytes: usize,
+    /// Record bytes per batch.
+    pub batch_bytes: usize,
+}
+
+/// A batch of records framed from an input, its parser choice fixed: ready to normalise.
+pub struct Framed {
+    pub data: Vec<u8>,
+    /// The records, as ranges of `data` (the events a wrapper record holds, split).
+    pub spans: Vec<Range<usize>>,
+    pub choice: Choice,
+    /// Source name the batch is stored under.
+    pub source: SourceName,
+    /// Position of the batch's first record in its input.
+    pub first_record: u64,
+    /// Record bytes.
+    pub bytes: u64,
+    /// When the batch was framed (epoch ms): its entries' reception time.
+    pub received_at: u64,
+}
+
+/// What [`frame_input`] hands its caller, in input order.
+pub enum Framing {
+    Batch(Framed),
+    /// The input paused (a stream waiting for more): what was framed so far should be stored now.
+    Paused,
+}
+
+/// What framing one input found besides its batches.
+#[derive(Debug, Default)]
+pub struct InputReport {
+    /// Records with damaged framing, by reason.
+    pub flagged: BTreeMap<String, u64>,
+    /// Records not stored (over the size limit), one line each.
+    pub rejected: Vec<String>,
+    pub rejected_count: u64,
+    /// The input failed (not found, truncated…), one line each.
+    pub failures: Vec<String>,
+    /// Notes worth telling the user (an empty input…).
+    pub notes: Vec<String>,
+}
+
+impl Summary {
+    /// Adds what framing an input found.
+    pub fn absorb(&mut self, report: InputReport) {
+        merge(&mut self.flagged, &report.flagged);
+        self.rejected_count += report.rejected_count;
+        self.rejected.extend(report.rejected);
+        self.failures.extend(report.failures);
+        self.notes.extend(report.notes);
+    }
+}
+
+/// Frames one input into batches of about `opts.batch_bytes`, fixing each batch's parser choice
+/// and source name, and hands each to `each` in input order. Problems with the input are in the
+/// report; an error is returned only when `each` fails (or a detected format has no valid source
+/// name).
+pub fn frame_input(
+    input: Input,
+    name: &str,
+    opts: &FrameOptions,
+    each: &mut dyn FnMut(Framing) -> Result<()>,
+) -> Result<InputReport> {
+    let mut report = InputReport::default();
+    let (opened, quoted_newlines) = match input {
+        Input::File(path) => (
+            open_input(&path).map_err(|e| e.to_string()),
+            QuotedNewlines::for_path(&path),
+        ),
+        Input::Bytes { data, .. } => {
+            // No file name to go by: a PostgreSQL csvlog body is known by its first line.
+            let quoted = QuotedNewlines::for_bytes(&data);
+            (open_bytes(data).map_err(|e| format!("{name}: {e}")), quoted)
+        }
+    };
+    let reader = match opened {
+        Ok(r) => r,
+        Err(e) => {
+            report.failures.push(e);
+            return Ok(report);
+        }
+    };
+    let config = FramerConfig {
+        max_record_bytes: opts.max_record_bytes,
+        // The parsers read every record and judge it; validating here as well would cost the
+        // framing thread a second JSON parse per record.
+        check_json: false,
+        // pgaudit statements and csvlog records may span lines inside quotes.
+        quoted_newlines,
+    };
+    let mut framer = Framer::new(name.to_owned(), reader, config);
+    let mut input = InputNormaliser::new(opts.format);
+    let mut source: Option<SourceName> = opts.source.clone();
+    let mut ordinal = 0u64;
+    loop {
+        // A fresh buffer per batch (the batch moves on), sized so it never regrows.
+        let mut records = RecordBatch {
+            data: Vec::with_capacity(opts.batch_bytes + (64 << 10)),
+            records: Vec::with_capacity(opts.batch_bytes / 256),
+        };
+        let more = framer.next_batch(&mut records, opts.batch_bytes);
+        let framed = !records.is_empty();
+        if framed {
+            let mut spans = Vec::with_capacity(records.len());
+            for (bytes, meta) in records.iter() {
+                if let Some(reason) = framing_flag(meta.flag) {
+                    *report.flagged.entry(reason).or_insert(0) += 1;
+                }
+                match input.split(&opts.registry, bytes) {
+                    Some(parts) => spans.extend(
+                        parts
+                            .into_iter()
+                            .map(|r| meta.range.start + r.start..meta.range.start + r.end),
+                    ),
+                    None => spans.push(meta.range.clone()),
+                }
+            }
+            let data = std::mem::take(&mut records.data);
+            let choice = input.prepare(
+                &opts.registry,
+                spans
+                    .iter()
+                    .map(|s| data.get(s.clone()).unwrap_or_default()),
+            );
+            let source = match &source {
+                Some(s) => s.clone(),
+                None => {
+                    let s = SourceName::new(input.format().map_or("raw", Format::name))?;
+                    source = Some(s.clone());
+                    s
+                }
+            };
+            let count = spans.len() as u64;
+            let bytes = spans.iter().map(|s| s.len() as u64).sum();
+            each(Framing::Batch(Framed {
+                data,
+                spans,
+                choice,
+                source,
+                first_record: ordinal,
+                bytes,
+                received_at: now_ms(),
+            }))?;
+            ordinal += count;
+        }
+        match more {
+            Ok(true) if !framed => each(Framing::Paused)?,
+            Ok(true) => {}
+            Ok(false) => break,
+            Err(e) => {
+                report.failures.push(e.to_string());
+                break;
+            }
+        }
+    }
+    let framing = framer.report();
+    report.rejected_count += framing.rejected_count;
+    for r in &framing.rejected {
+        report
+            .rejected
+            .push(format!("{name}:{}: {}", r.line, r.reason));
+    }
+    if framing.empty {
+        report
+            .notes
+            .push(format!("{name}: empty, nothing to store"));
+    }
+    if let Some((line, why)) = &framing.switched_to_lines {
+        report.notes.push(format!(
+            "{name}:{line}: {why}; the rest was stored line by line and flagged"
+        ));
+    }
+    Ok(report)
 }
 
 struct Stages<'a> {
@@ -467,15 +561,8 @@ impl Stages<'_> {
                 for (k, alert) in alerts.into_iter().enumerate() {
                     summary.raised.push(Raised::of(&alert));
                     if d.print {
-                        opts.progress.suspend(|| {
-                            eprintln!(
-                                "alert [{}] {} — {} (finding {})",
-                                alert.severity,
-                                alert.title,
-                                alert.message,
-                                receipt.first + k as u64
-                            );
-                        });
+                        let line = alert_line(&alert, receipt.first + k as u64);
+                        opts.progress.suspend(|| eprintln!("{line}"));
                     }
                     if let Some(sinks) = d.sinks {
                         sinks.send(alert);
@@ -546,6 +633,35 @@ impl Stages<'_> {
         else {
             return Ok(());
         };
+        // Rows only for an investigation store to index.
+        let f = FindingsBatch::new(findings, registry, store.is_some())?;
+        let ticket = appender.submit(f.batch)?;
+        self.pending.push_back(Pending {
+            ticket,
+            submitted: Instant::now(),
+            done: f.done,
+            source: f.source,
+            input: usize::MAX,
+            first_record: 0,
+            bytes: 0,
+            alerts: Some(f.alerts),
+        });
+        Ok(())
+    }
+}
+
+/// Findings made ready for the ledger, as one batch under the source `acta-finding`.
+pub struct FindingsBatch {
+    pub batch: Batch,
+    pub source: SourceName,
+    /// The same records, with their rows for the investigation store (when asked for).
+    pub done: Done,
+    /// The alerts, for the sinks once the ledger holds the batch.
+    pub alerts: Vec<Alert>,
+}
+
+impl FindingsBatch {
+    pub fn new(findings: Vec<Finding>, registry: &Registry, rows: bool) -> Result<FindingsBatch> {
         let received_at = now_ms();
         let received_at_ms = i64::try_from(received_at).unwrap_or(i64::MAX);
         let mut data = Vec::new();
@@ -556,17 +672,15 @@ impl Stages<'_> {
             spans.push(start..data.len());
         }
         let source = SourceName::new(FINDING_SOURCE)?;
-        // Rows only for an investigation store to index.
-        let rows = if store.is_some() {
+        let rows = if rows {
             detection::finding_rows(registry, &findings, received_at_ms)
         } else {
             Vec::new()
         };
         let batch = Batch::from_parts(source.clone(), received_at, data.clone(), spans.clone())?;
-        let ticket = appender.submit(batch)?;
-        self.pending.push_back(Pending {
-            ticket,
-            submitted: Instant::now(),
+        Ok(FindingsBatch {
+            batch,
+            source,
             done: Done {
                 data,
                 spans,
@@ -579,14 +693,17 @@ impl Stages<'_> {
                 formats: BTreeMap::new(),
                 matched: Vec::new(),
             },
-            source,
-            input: usize::MAX,
-            first_record: 0,
-            bytes: 0,
-            alerts: Some(findings.into_iter().filter_map(|f| f.alert).collect()),
-        });
-        Ok(())
+            alerts: findings.into_iter().filter_map(|f| f.alert).collect(),
+        })
     }
+}
+
+/// The line an alert is told on standard error, `index` being its finding's ledger index.
+pub fn alert_line(alert: &Alert, index: u64) -> String {
+    format!(
+        "alert [{}] {} — {} (finding {index})",
+        alert.severity, alert.title, alert.message
+    )
 }
 
 fn merge(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {

@@ -535,6 +535,17 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
 // ---------------------------------------------------------------------------------------------
 // Running sinks
 
+/// The delivery counts of a set of sinks, readable from any thread ([`Sinks::monitor`]).
+#[derive(Debug, Clone, Default)]
+pub struct SinkMonitor(Vec<(String, Arc<Stats>)>);
+
+impl SinkMonitor {
+    /// What each sink has done so far.
+    pub fn reports(&self) -> Vec<SinkReport> {
+        self.0.iter().map(|(name, s)| s.report(name)).collect()
+    }
+}
+
 /// The running sinks: one bounded queue and one worker thread each.
 #[derive(Debug)]
 pub struct Sinks {
@@ -750,9 +761,14 @@ impl Sinks {
         }
     }
 
-    /// What each sink has done so far.
-    pub fn reports(&self) -> Vec<SinkReport> {
-        self.sinks.iter().map(|s| s.stats.report(&s.name)).collect()
+    /// The sinks' delivery counts, for another thread to report while they run.
+    pub fn monitor(&self) -> SinkMonitor {
+        SinkMonitor(
+            self.sinks
+                .iter()
+                .map(|s| (s.name.clone(), Arc::clone(&s.stats)))
+                .collect(),
+        )
     }
 
     /// Stops taking alerts, lets the sinks deliver what they hold until `deadline` has passed,
@@ -1862,11 +1878,11 @@ mod tests {
 
         // Once the first attempt has failed, the worker waits in its backoff.
         let start = Instant::now();
-        while sinks.reports()[0].last_error.is_none() {
+        while sinks.monitor().reports()[0].last_error.is_none() {
             assert!(start.elapsed() < Duration::from_secs(5));
             thread::yield_now();
         }
-        let during = sinks.reports().remove(0);
+        let during = sinks.monitor().reports().remove(0);
         assert_eq!(during.delivered + during.failed + during.pending, 1000);
 
         let start = Instant::now();
@@ -2174,7 +2190,7 @@ mod tests {
         }
 
         let stdout = Sinks::start(&[config("[[sink]]\ntype = \"file\"\npath = \"-\"\n")]).unwrap();
-        assert_eq!(stdout.reports()[0].name, "file stdout");
+        assert_eq!(stdout.monitor().reports()[0].name, "file stdout");
         assert_eq!(stdout.finish(Duration::from_secs(1))[0].delivered, 0);
     }
 
@@ -2386,7 +2402,7 @@ mod tests {
         );
         let none = Sinks::start(&[]).unwrap();
         none.send(alert());
-        assert!(none.reports().is_empty());
+        assert!(none.monitor().reports().is_empty());
         assert!(none.finish(Duration::from_secs(1)).is_empty());
     }
 

@@ -218,6 +218,11 @@ impl Store {
         })
     }
 
+    /// The ledger index of the next entry [`Store::append`] takes.
+    pub fn next(&self) -> u64 {
+        self.next
+    }
+
     /// Whether [`Store::append`] reads the batch's records (raw full-text mode) besides its rows.
     pub fn needs_records(&self) -> bool {
         self.raw

@@ -22,9 +22,9 @@
 //! the Cedar policies of the data directory ([`policy`]). Every read of the trail is itself
 //! recorded in the ledger, under the source `acta-access`, before it is answered.
 //!
-//! One thread owns the ledger and the index writer for the server's lifetime and stores requests
-//! one after another; the rows it indexes become searchable within a second. On shutdown it
-//! closes the ledger, which writes a final checkpoint.
+//! The writer ([`writer`]) owns the ledger and the index writer for the server's lifetime and
+//! stores jobs in the order they arrive, consecutive ones overlapping; the rows it indexes become
+//! searchable within a second. On shutdown it closes the ledger, which writes a final checkpoint.
 //!
 //! Tokens are checked against `<data-dir>/tokens.json` ([`crate::tokens`]), reread when it
 //! changes, so a revoked token stops working at the next request. Errors are JSON:
@@ -38,6 +38,7 @@ mod policy;
 mod read;
 mod receivers;
 mod tls;
+mod writer;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -60,15 +61,14 @@ use serde_json::{Value, json};
 
 use crate::cli::ServeArgs;
 use crate::datadir::DataDir;
-use crate::pipeline::{self, Input, Options, Sink};
-use crate::store::Store;
 use crate::tokens::{Action, Role, Tokens, tokens_file};
 use crate::units;
 use acta_ingest::formats::access::SOURCE as ACCESS_SOURCE;
 use acta_ingest::formats::finding::SOURCE as FINDING_SOURCE;
 use acta_ingest::formats::{Format, Registry};
-use acta_ledger::{Appender, AppenderOptions, SourceName};
+use acta_ledger::SourceName;
 pub(crate) use policy::{Caller, DEFAULT_POLICIES, Policies, Resource, policies_file};
+use writer::{IngestJob, Job, WriterSetup};
 
 mod ui;
 
@@ -82,26 +82,6 @@ const MAX_BODY: usize = 64 << 20;
 const INGEST_QUEUE: usize = 16;
 /// Access records waiting for the writer thread at most; more make reads wait for room.
 const ACCESS_QUEUE: usize = 1024;
-
-/// One ingest request, for the writer thread.
-struct IngestJob {
-    source: Option<SourceName>,
-    format: Option<Format>,
-    body: Vec<u8>,
-    reply: tokio::sync::oneshot::Sender<Result<Value, String>>,
-}
-
-/// Work for the writer thread, in the order it is to be stored.
-enum Job {
-    Ingest(IngestJob),
-    /// One access record (`acta-access`), answered once durable.
-    Access {
-        record: Vec<u8>,
-        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
-    },
-    /// Make everything stored so far searchable, and say when it is.
-    Commit(tokio::sync::oneshot::Sender<()>),
-}
 
 /// Modification time, inode and length of the token file when it was read.
 type FileStamp = (SystemTime, u64, u64);
@@ -127,8 +107,8 @@ struct AppState {
     /// The native receivers acta.toml turns on.
     receivers: receivers::Receivers,
     metrics: Arc<metrics::Metrics>,
-    /// Delivery counts of the alert sinks, as the writer last saw them.
-    sink_figures: Arc<Mutex<Vec<metrics::SinkFigures>>>,
+    /// Delivery counts of the alert sinks, once the writer has started them.
+    sinks: Arc<std::sync::OnceLock<crate::sinks::SinkMonitor>>,
     /// The sources of the index and the index size they were counted at.
     sources: Mutex<(Option<u64>, Vec<String>)>,
     /// Reads answered at once at most (each holds its answer until its record is durable).
@@ -857,222 +837,6 @@ async fn list_tokens(
     Ok(axum::Json(json!({ "tokens": list })))
 }
 
-/// Where the writer's answer to a job goes.
-enum Reply {
-    Ingest(tokio::sync::oneshot::Sender<Result<Value, String>>),
-    Access(tokio::sync::oneshot::Sender<Result<(), String>>),
-}
-
-/// The writer thread: owns the ledger and the index writer, stores requests in order.
-/// What the writer thread is given besides its jobs.
-struct WriterSetup {
-    data: DataDir,
-    ingest_waiting: Arc<AtomicUsize>,
-    /// Detection on ingested records (`[detect]` of acta.toml).
-    detect: Option<crate::detection::Config>,
-    metrics: Arc<metrics::Metrics>,
-    sink_figures: Arc<Mutex<Vec<metrics::SinkFigures>>>,
-}
-
-/// Longest wait for alert sinks to deliver what is queued when the server stops.
-const SINK_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
-
-fn writer(
-    setup: WriterSetup,
-    jobs: std::sync::mpsc::Receiver<Job>,
-    ready: std::sync::mpsc::SyncSender<Result<(), String>>,
-    ok: Arc<std::sync::atomic::AtomicBool>,
-) -> Result<()> {
-    let result = write_jobs(setup, jobs, ready);
-    ok.store(false, std::sync::atomic::Ordering::Relaxed);
-    if let Err(e) = &result {
-        eprintln!("acta: the ledger writer stopped: {e:#}; ingest is refused until a restart");
-    }
-    result
-}
-
-fn write_jobs(
-    setup: WriterSetup,
-    jobs: std::sync::mpsc::Receiver<Job>,
-    ready: std::sync::mpsc::SyncSender<Result<(), String>>,
-) -> Result<()> {
-    let WriterSetup {
-        data,
-        ingest_waiting,
-        detect,
-        metrics,
-        sink_figures,
-    } = setup;
-    let registry = Arc::new(Registry::standard());
-    // Detection's rules and sinks are checked before the server answers anything.
-    let mut detector = None;
-    let mut sinks = None;
-    let opened = (|| {
-        if let Some(config) = &detect {
-            detector = Some(crate::detection::Detector::new(config)?);
-            if !config.sink.is_empty() {
-                sinks = Some(crate::sinks::Sinks::start(&config.sink)?);
-            }
-        }
-        let ledger = data.open_ledger()?;
-        let mut store = Store::open(data.root(), None)?;
-        let appender = Appender::start(ledger, AppenderOptions::default())?;
-        // Entries stored since the index was last brought up to date.
-        store.catch_up(
-            &data.ledger_dir(),
-            &registry,
-            &indicatif::ProgressBar::hidden(),
-        )?;
-        // The behavioural detectors learn from every entry already stored.
-        if let Some(d) = detector.as_mut() {
-            let learned = d.replay(
-                &data.ledger_dir(),
-                &registry,
-                &indicatif::ProgressBar::hidden(),
-            )?;
-            eprintln!("acta: detection on; detectors learned from {learned} stored entries");
-        }
-        Ok::<_, anyhow::Error>((store, appender))
-    })();
-    let (mut store, appender) = match opened {
-        Ok(v) => {
-            let _ = ready.send(Ok(()));
-            v
-        }
-        Err(e) => {
-            let _ = ready.send(Err(format!("{e:#}")));
-            return Err(e);
-        }
-    };
-    loop {
-        let job = match jobs.recv_timeout(std::time::Duration::from_millis(500)) {
-            Ok(job) => job,
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
-                store.commit_if_due()?;
-                continue;
-            }
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-        };
-        let detect_this = matches!(job, Job::Ingest(_));
-        let (source, format, input, reply) = match job {
-            Job::Commit(reply) => {
-                store.commit()?;
-                let _ = reply.send(());
-                continue;
-            }
-            Job::Ingest(job) => {
-                ingest_waiting.fetch_sub(1, Ordering::AcqRel);
-                let input = Input::Bytes {
-                    name: "request".into(),
-                    data: job.body,
-                };
-                (job.source, job.format, input, Reply::Ingest(job.reply))
-            }
-            Job::Access { record, reply } => {
-                let input = Input::Bytes {
-                    name: "access record".into(),
-                    data: record,
-                };
-                let source = SourceName::new(ACCESS_SOURCE).ok();
-                (source, Some(Format::Access), input, Reply::Access(reply))
-            }
-        };
-        let opts = Options {
-            source,
-            format,
-            registry: registry.clone(),
-            max_record_bytes: MAX_BODY,
-            // An access record is one small line: no need for a large buffer or two threads.
-            batch_bytes: if detect_this { 4 << 20 } else { 64 << 10 },
-            in_flight: pipeline::IN_FLIGHT,
-            threads: if detect_this { 2 } else { 1 },
-            receipts: None,
-            progress: indicatif::ProgressBar::hidden(),
-        };
-        let sink = Sink::Ledger {
-            appender: &appender,
-            store: Some(&mut store),
-            // Reads of the trail are recorded, not detected on.
-            detect: detector
-                .as_mut()
-                .filter(|_| detect_this)
-                .map(|detector| pipeline::Detect {
-                    detector,
-                    sinks: sinks.as_ref(),
-                    print: true,
-                }),
-        };
-        let answer = pipeline::run_inputs(sink, vec![input], opts)
-            .map(|s| {
-                for r in &s.raised {
-                    metrics.alert(&r.severity, r.from_event_ms, r.from_receipt_ms);
-                }
-                json!({
-                    "stored": s.entries,
-                    "first": s.first_entry,
-                    "last": s.last_entry,
-                    "checkpoint": s.checkpoint.as_ref().map(|c| json!({
-                        "size": c.checkpoint.size,
-                        "root": c.checkpoint.root.to_string(),
-                    })),
-                    "normalised": s.formats.iter().map(|(f, n)| (f.name().to_owned(), json!(n))).collect::<serde_json::Map<_, _>>(),
-                    "flagged": s.flagged,
-                    "not_events": s.not_events,
-                    "rejected": s.rejected_count,
-                    "problems": s.failures.iter().chain(&s.rejected).collect::<Vec<_>>(),
-                    "alerts": s.findings,
-                })
-            })
-            .map_err(|e| format!("{e:#}"));
-        if let (Some(sinks), Ok(mut figures)) = (&sinks, sink_figures.lock()) {
-            *figures = sinks
-                .reports()
-                .into_iter()
-                .map(|r| metrics::SinkFigures {
-                    name: r.name,
-                    delivered: r.delivered,
-                    failed: r.failed,
-                    dropped: r.dropped,
-                })
-                .collect();
-        }
-        let failed = answer.as_ref().err().cloned();
-        match reply {
-            Reply::Ingest(r) => {
-                let _ = r.send(answer);
-            }
-            Reply::Access(r) => {
-                let _ = r.send(answer.and_then(|a| {
-                    if a["stored"] == 1 {
-                        Ok(())
-                    } else {
-                        Err(format!(
-                            "the access record was not stored: {}",
-                            a["problems"]
-                        ))
-                    }
-                }));
-            }
-        }
-        if let Some(e) = failed {
-            // The ledger or the index failed: nothing more is stored until a restart, which
-            // recovers the ledger and indexes what it lacks.
-            appender.close()?;
-            store.close()?;
-            anyhow::bail!("{e}");
-        }
-        store.commit_if_due()?;
-    }
-    appender.close()?;
-    store.close()?;
-    if let Some(sinks) = sinks {
-        for report in sinks.finish(SINK_DEADLINE) {
-            eprintln!("acta: alert sink {report}");
-        }
-    }
-    Ok(())
-}
-
 async fn healthz(State(st): State<Arc<AppState>>) -> Response {
     let (size, _) = st.published();
     if !st.writer_ok.load(std::sync::atomic::Ordering::Relaxed) {
@@ -1154,15 +918,16 @@ async fn metrics_text(
     st.authorize(&headers, Action::Read, &Resource::Trail, "metrics")?;
     let (ledger_entries, checkpoint_age) = st.published();
     let sinks = st
-        .sink_figures
-        .lock()
-        .map(|s| {
-            s.iter()
-                .map(|f| metrics::SinkFigures {
-                    name: f.name.clone(),
-                    delivered: f.delivered,
-                    failed: f.failed,
-                    dropped: f.dropped,
+        .sinks
+        .get()
+        .map(|m| {
+            m.reports()
+                .into_iter()
+                .map(|r| metrics::SinkFigures {
+                    name: r.name,
+                    delivered: r.delivered,
+                    failed: r.failed,
+                    dropped: r.dropped,
                 })
                 .collect()
         })
@@ -1289,19 +1054,19 @@ pub fn run(data: &DataDir, args: ServeArgs) -> Result<ExitCode> {
     let waiting = Arc::clone(&ingest_waiting);
     let (ready_tx, ready) = std::sync::mpsc::sync_channel(1);
     let metrics = Arc::new(metrics::Metrics::default());
-    let sink_figures = Arc::new(Mutex::new(Vec::new()));
+    let sinks = Arc::new(std::sync::OnceLock::new());
     let setup = WriterSetup {
         data: DataDir::new(data.root()),
         ingest_waiting: waiting,
         detect: config.detect.take(),
         metrics: Arc::clone(&metrics),
-        sink_figures: Arc::clone(&sink_figures),
+        sinks: Arc::clone(&sinks),
     };
     let writer_ok = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let ok = Arc::clone(&writer_ok);
     let writer_thread = std::thread::Builder::new()
         .name("acta-writer".into())
-        .spawn(move || writer(setup, queue, ready_tx, ok))
+        .spawn(move || writer::writer(setup, queue, ready_tx, ok))
         .context("cannot start the ledger writer")?;
     ready
         .recv()
@@ -1333,7 +1098,7 @@ pub fn run(data: &DataDir, args: ServeArgs) -> Result<ExitCode> {
         limits: limits::Guard::new(config.limits.clone()),
         receivers,
         metrics,
-        sink_figures,
+        sinks,
         sources: Mutex::new((None, Vec::new())),
         reads: tokio::sync::Semaphore::new(CONCURRENT_READS),
     });
