@@ -15,18 +15,16 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use common::serve::{ADMIN, Server};
 use common::{acta, testdata, text};
 use serde_json::{Value, json};
 
-/// The admin token the server is started with.
-const ADMIN: &str = "acta_0123456789ab_QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODk";
 /// A token of acta's form that the server never issued.
 const UNKNOWN: &str = "acta_ba9876543210_QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODk";
 /// The actor of [`HOSTILE`].
@@ -84,64 +82,18 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-/// `acta serve` on a loopback port; killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(data: &Path) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_acta"))
-            .arg("--data-dir")
-            .arg(data)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("ACTA_ADMIN_TOKEN", ADMIN)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, rx) = mpsc::channel();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                eprintln!("acta serve: {line}");
-                let _ = tx.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let base = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .expect("acta serve printed no listening address");
-            if let Some(addr) = line.strip_prefix("acta: listening on ") {
-                break addr.to_owned();
-            }
-        };
-        Server { child, base }
-    }
-
-    /// The JSON answer of an authorised GET.
-    fn get(&self, path: &str, token: &str) -> Value {
-        let mut r = agent()
-            .get(format!("{}{path}", self.base))
-            .header("Authorization", format!("Bearer {token}"))
-            .call()
-            .unwrap();
-        let status = r.status().as_u16();
-        let body: Value =
-            serde_json::from_slice(&r.body_mut().read_to_vec().unwrap()).unwrap_or(Value::Null);
-        assert_eq!(status, 200, "GET {path}: {body}");
-        body
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The JSON answer of an authorised GET.
+fn get(server: &Server, path: &str, token: &str) -> Value {
+    let mut r = agent()
+        .get(format!("{}{path}", server.base))
+        .header("Authorization", format!("Bearer {token}"))
+        .call()
+        .unwrap();
+    let status = r.status().as_u16();
+    let body: Value =
+        serde_json::from_slice(&r.body_mut().read_to_vec().unwrap()).unwrap_or(Value::Null);
+    assert_eq!(status, 200, "GET {path}: {body}");
+    body
 }
 
 /// chromedriver on a free loopback port; killed when dropped.
@@ -543,13 +495,14 @@ fn the_web_ui_shows_the_trail_in_a_real_browser() {
     assert_eq!(stored["stored"], 1, "{stored}");
     let hostile = stored["first"].as_u64().unwrap();
     eventually("the posted record to be searchable", || {
-        let v = server.get("/api/v1/search?q=action%3Arepo.rename", &auditor);
+        let v = get(&server, "/api/v1/search?q=action%3Arepo.rename", &auditor);
         (v["total"] == 1).then_some(())
     });
 
     // What the API says, to compare the page with.
     let ledger_size = ledger_size_now(&base);
-    let by_source = server.get(
+    let by_source = get(
+        &server,
         &format!("/api/v1/stats?by=source&q={}", urlencode(ACTIVITY)),
         &auditor,
     );
@@ -567,13 +520,13 @@ fn the_web_ui_shows_the_trail_in_a_real_browser() {
     let events: u64 = sources.iter().map(|(_, c)| c).sum();
     // The samples: 310 CloudTrail records from Stratus Red Team (testdata/README.md).
     assert!(sources.contains(&("cloudtrail".into(), 310)), "{sources:?}");
-    let alerts = server.get("/api/v1/alerts?limit=1", &auditor);
+    let alerts = get(&server, "/api/v1/alerts?limit=1", &auditor);
     let alert_total = alerts["total"].as_u64().unwrap();
     assert!(
         alert_total > 0,
         "detection raised alerts on the samples: {alerts}"
     );
-    let me = server.get("/api/v1/me", &auditor);
+    let me = get(&server, "/api/v1/me", &auditor);
     assert_eq!(me["role"], "auditor", "{me}");
 
     let browser = driver.session(&chromium);
@@ -636,7 +589,8 @@ fn the_web_ui_shows_the_trail_in_a_real_browser() {
         !browser.all("#volume svg rect.bar").is_empty(),
         "the chart has bars"
     );
-    let top = server.get(
+    let top = get(
+        &server,
         &format!("/api/v1/stats?by=actor&q={}", urlencode(ACTIVITY)),
         &auditor,
     );
@@ -670,7 +624,8 @@ fn the_web_ui_shows_the_trail_in_a_real_browser() {
         "{}",
         browser.hash()
     );
-    let api = server.get(
+    let api = get(
+        &server,
         &format!("/api/v1/search?limit=50&q={}", urlencode(query)),
         &auditor,
     );
@@ -718,7 +673,7 @@ fn the_web_ui_shows_the_trail_in_a_real_browser() {
     let verification = browser.text("#verification");
     assert!(verification.starts_with("verified"), "{verification}");
     let proof_size = number(&browser.text("#proof-size"));
-    let entry = server.get(&format!("/api/v1/events/{index}"), &auditor);
+    let entry = get(&server, &format!("/api/v1/events/{index}"), &auditor);
     let latest = entry["proof"]["tree_size"].as_u64().unwrap();
     assert!(
         (ledger_size..=latest).contains(&proof_size),
@@ -788,7 +743,8 @@ fn the_web_ui_shows_the_trail_in_a_real_browser() {
     // A rule's link lists that rule's alerts, as the API counts them.
     let rule = browser.text("#alerts-table a.mono");
     browser.shows("alerts", || browser.click("#alerts-table a.mono"));
-    let of_rule = server.get(
+    let of_rule = get(
+        &server,
         &format!(
             "/api/v1/alerts?limit=1&q={}",
             urlencode(&format!("action:{rule}"))

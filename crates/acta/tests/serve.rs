@@ -4,94 +4,14 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::serve::{ADMIN, Server};
 use common::{acta, testdata, text};
 use serde_json::{Value, json};
-
-/// The admin token the server is started with.
-const ADMIN: &str = "acta_0123456789ab_QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODk";
-
-struct Server {
-    child: Child,
-    base: String,
-    /// Lines of standard error after the listening line.
-    stderr: mpsc::Receiver<String>,
-}
-
-impl Server {
-    fn start(data: &Path) -> Server {
-        Server::start_with(data, &[])
-    }
-
-    fn start_with(data: &Path, args: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_acta"))
-            .arg("--data-dir")
-            .arg(data)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .env("ACTA_ADMIN_TOKEN", ADMIN)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, rx) = mpsc::channel();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let base = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .expect("acta serve printed no listening address");
-            if let Some(addr) = line.strip_prefix("acta: listening on ") {
-                break addr.to_owned();
-            }
-        };
-        Server {
-            child,
-            base,
-            stderr: rx,
-        }
-    }
-
-    /// Stops the server with SIGTERM; its exit status and what it printed afterwards.
-    fn stop(mut self) -> (bool, String) {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let status = self.child.wait().unwrap();
-        let mut said = String::new();
-        while let Ok(l) = self.stderr.recv_timeout(Duration::from_secs(5)) {
-            said.push_str(&l);
-            said.push('\n');
-        }
-        (status.success(), said)
-    }
-}
-
-/// A server left running by a failed test is stopped with it.
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
@@ -900,7 +820,7 @@ fn serve_detects_and_reports_metrics() {
     let expected = expected["alerts"].as_u64().unwrap();
     assert!(expected > 0);
 
-    let server = Server::start_with(&data, &["--config", config.to_str().unwrap()]);
+    let server = Server::start_with(&data, &["--config", config.to_str().unwrap()], &[]);
     let base = server.base.clone();
     let (mut stored, mut raised) = (0, 0);
     for f in &files {
@@ -1092,6 +1012,7 @@ fn serve_speaks_tls_when_given_a_certificate() {
             "--tls-key",
             key.to_str().unwrap(),
         ],
+        &[],
     );
     let base = server.base.clone();
     assert!(base.starts_with("https://127.0.0.1:"), "{base}");
@@ -1167,7 +1088,7 @@ fn agent_plain() -> ureq::Agent {
 fn serve_demo_loads_the_samples_once() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let server = Server::start_with(&data, &["--demo"]);
+    let server = Server::start_with(&data, &["--demo"], &[]);
     let base = server.base.clone();
     let (_keep, pause) = mpsc::channel::<()>();
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -1219,7 +1140,7 @@ fn serve_demo_loads_the_samples_once() {
     let (clean, said) = server.stop();
     assert!(clean, "{said}");
     let stored = count("cloudtrail");
-    let server = Server::start_with(&data, &["--demo"]);
+    let server = Server::start_with(&data, &["--demo"], &[]);
     let (_, again) = get(
         &server.base,
         "/api/v1/stats?by=source&q=source%3Acloudtrail",

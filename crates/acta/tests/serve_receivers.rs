@@ -12,102 +12,20 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use common::serve::Server;
 use common::{acta, testdata, text};
 use hmac::{Hmac, Mac as _};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-/// The admin token the servers are started with.
-const ADMIN: &str = "acta_0123456789ab_QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODk";
 const GITHUB_SECRET: &str = "It's a Secret to Everybody";
 const GITLAB_TOKEN: &str = "gl-stream-3f0a9c1d7e55b2a4";
-
-struct Server {
-    child: Child,
-    base: String,
-    addr: String,
-    /// What the server printed before it listened.
-    started: String,
-    stderr: mpsc::Receiver<String>,
-}
-
-impl Server {
-    fn start(data: &Path, env: &[(&str, &str)]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_acta"))
-            .arg("--data-dir")
-            .arg(data)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .env("ACTA_ADMIN_TOKEN", ADMIN)
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, rx) = mpsc::channel();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut started = String::new();
-        let addr = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx
-                .recv_timeout(left)
-                .unwrap_or_else(|_| panic!("acta serve printed no address:\n{started}"));
-            if let Some(addr) = line.strip_prefix("acta: listening on http://") {
-                break addr.to_owned();
-            }
-            started.push_str(&line);
-            started.push('\n');
-        };
-        Server {
-            child,
-            base: format!("http://{addr}"),
-            addr,
-            started,
-            stderr: rx,
-        }
-    }
-
-    /// Stops the server with SIGTERM; its exit status and what it printed since it listened.
-    fn stop(mut self) -> (bool, String) {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let status = self.child.wait().unwrap();
-        let mut said = String::new();
-        while let Ok(l) = self.stderr.recv_timeout(Duration::from_secs(5)) {
-            said.push_str(&l);
-            said.push('\n');
-        }
-        (status.success(), said)
-    }
-}
-
-/// A server left running by a failed test is stopped with it.
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
@@ -383,7 +301,7 @@ token_env = "ACTA_TEST_GITLAB_TOKEN"
     .unwrap();
     let ingest = create_token(data, "ingest", "receivers");
     let auditor = create_token(data, "auditor", "reader");
-    let server = Server::start(data, &[("ACTA_TEST_GITLAB_TOKEN", GITLAB_TOKEN)]);
+    let server = Server::start_with(data, &[], &[("ACTA_TEST_GITLAB_TOKEN", GITLAB_TOKEN)]);
     let base = server.base.clone();
     for route in ["github", "gitlab", "kubernetes"] {
         assert!(
@@ -798,7 +716,7 @@ body_timeout = "3s"
     let ingest = create_token(data, "ingest", "shipper");
     let flood = create_token(data, "ingest", "flood");
     let auditor = create_token(data, "auditor", "reader");
-    let server = Server::start(data, &[]);
+    let server = Server::start_with(data, &[], &[]);
     let base = server.base.clone();
     let addr = server.addr.clone();
     let auth = bearer(&ingest);

@@ -29,3 +29,5 @@ pub fn testdata(rel: &str) -> PathBuf {
         .join("../../testdata")
         .join(rel)
 }
+
+pub mod serve;
