@@ -884,6 +884,16 @@ fn measure(
     );
     let make = || Client::new(base, token, &source);
     let probe = make();
+    // The token first, with an empty body: a server refuses a body it will not read by closing
+    // the connection, which a client still sending it may see as a broken pipe, not as the
+    // answer.
+    let (status, answer) = probe.post(b"")?;
+    match status {
+        // Accepted, and the empty body refused.
+        400 => {}
+        401 | 403 => bail!("the server refused the token ({status}): {answer}"),
+        _ => bail!("POST /api/v1/ingest with an empty body answered {status}: {answer}"),
+    }
     let ledger_before = ledger_size(&probe, base, 0)?;
     let requests = args.events.div_ceil(args.batch as u64).max(1);
     let progress = |what: &str| {
