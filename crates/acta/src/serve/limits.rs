@@ -43,6 +43,9 @@ use crate::units;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
+/// Largest counting buffer kept for the next request.
+const KEPT_COUNTING_BYTES: usize = 8 << 20;
+
 /// An API error, possibly with the seconds after which to retry.
 pub(super) struct Refusal(ApiError, Option<u64>);
 
@@ -85,6 +88,9 @@ pub(super) struct Guard {
     /// Decompressions and record counts run on blocking threads, two at a time: their memory is
     /// bounded by the limits times two, whatever the number of clients.
     decoding: Arc<tokio::sync::Semaphore>,
+    /// Buffers the record counts frame into, kept from one request to the next (one per
+    /// decoding at once): a body's count then costs no fresh memory.
+    counting: Arc<Mutex<Vec<RecordBatch>>>,
     registry: Arc<Registry>,
 }
 
@@ -94,6 +100,7 @@ impl Guard {
             limits,
             buckets: Mutex::new(HashMap::new()),
             decoding: Arc::new(tokio::sync::Semaphore::new(2)),
+            counting: Arc::new(Mutex::new(Vec::new())),
             registry: Arc::new(Registry::standard()),
         }
     }
@@ -231,9 +238,21 @@ impl Guard {
             .acquire()
             .await
             .map_err(|_| internal("the decoder pool is closed"))?;
+        let counting = Arc::clone(&self.counting);
         tokio::task::spawn_blocking(move || {
             let data = if gzip { gunzip(&raw, max_bytes)? } else { raw };
-            let n = count_records(&registry, &data, format, max_records);
+            let mut batch = counting
+                .lock()
+                .ok()
+                .and_then(|mut b| b.pop())
+                .unwrap_or_default();
+            let n = count_records(&registry, &data, format, max_records, &mut batch);
+            // A body of one huge record leaves a huge buffer: that one is not kept.
+            if batch.data.capacity() <= KEPT_COUNTING_BYTES
+                && let Ok(mut kept) = counting.lock()
+            {
+                kept.push(batch);
+            }
             if n > max_records {
                 return Err(too_large(format!(
                     "the request holds more than {} records (`max_records` of [limits]): \
@@ -352,7 +371,13 @@ fn gunzip(raw: &[u8], max: u64) -> Result<Vec<u8>, Refusal> {
 
 /// Records in `data` as the ingest pipeline frames and splits them (arrays, envelopes,
 /// `EventList`s), counting no further than one past `max`.
-fn count_records(registry: &Registry, data: &[u8], format: Option<Format>, max: u64) -> u64 {
+fn count_records(
+    registry: &Registry,
+    data: &[u8],
+    format: Option<Format>,
+    max: u64,
+    batch: &mut RecordBatch,
+) -> u64 {
     let config = FramerConfig {
         max_record_bytes: MAX_BODY,
         check_json: false,
@@ -360,11 +385,10 @@ fn count_records(registry: &Registry, data: &[u8], format: Option<Format>, max: 
     };
     let mut framer = Framer::new("request", data, config);
     let mut input = InputNormaliser::new(format);
-    let mut batch = RecordBatch::new();
     let mut n = 0u64;
     loop {
         batch.clear();
-        let more = framer.next_batch(&mut batch, 4 << 20).unwrap_or(false);
+        let more = framer.next_batch(batch, 4 << 20).unwrap_or(false);
         let mut firsts = Vec::new();
         for (bytes, _) in batch.iter() {
             n += input
@@ -543,18 +567,42 @@ mod tests {
     fn records_are_counted_as_the_pipeline_frames_them() {
         let r = Registry::standard();
         let ndjson = b"{\"a\":1}\n{\"a\":2}\n\n{\"a\":3}\n";
-        assert_eq!(count_records(&r, ndjson, None, 100), 3);
-        assert_eq!(count_records(&r, b"[1,2,3,4]", None, 100), 4);
+        assert_eq!(
+            count_records(&r, ndjson, None, 100, &mut RecordBatch::new()),
+            3
+        );
+        assert_eq!(
+            count_records(&r, b"[1,2,3,4]", None, 100, &mut RecordBatch::new()),
+            4
+        );
         let list = br#"{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"level":"Metadata","auditID":"a","stage":"ResponseComplete","requestURI":"/","verb":"get","user":{"username":"u"}},{"level":"Metadata","auditID":"b","stage":"ResponseComplete","requestURI":"/","verb":"get","user":{"username":"u"}}]}"#;
-        assert_eq!(count_records(&r, list, Some(Format::K8sAudit), 100), 2);
+        assert_eq!(
+            count_records(
+                &r,
+                list,
+                Some(Format::K8sAudit),
+                100,
+                &mut RecordBatch::new()
+            ),
+            2
+        );
         // Blank lines are no records: a body holds at most one record per two bytes.
-        assert_eq!(count_records(&r, b"\n\n\n\n a\n\r\n", None, 100), 1);
+        assert_eq!(
+            count_records(&r, b"\n\n\n\n a\n\r\n", None, 100, &mut RecordBatch::new()),
+            1
+        );
         // Counting stops at the end of the batch (4 MiB) that passes the limit.
         let many = "{}\n".repeat(3_000_000);
-        let n = count_records(&r, many.as_bytes(), None, 10);
+        let n = count_records(&r, many.as_bytes(), None, 10, &mut RecordBatch::new());
         assert!((11..3_000_000).contains(&n), "{n}");
         assert_eq!(
-            count_records(&r, many.as_bytes(), None, 3_000_000),
+            count_records(
+                &r,
+                many.as_bytes(),
+                None,
+                3_000_000,
+                &mut RecordBatch::new()
+            ),
             3_000_000
         );
     }
