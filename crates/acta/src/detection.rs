@@ -150,7 +150,8 @@ impl Detector {
         self.rules.clone()
     }
 
-    /// Feeds every entry already in the ledger to the behavioural detectors, without alerting.
+    /// Feeds every entry already in the ledger to the behavioural detectors, without alerting
+    /// (but for the records acta writes itself).
     pub fn replay(
         &mut self,
         ledger_dir: &Path,
@@ -167,7 +168,7 @@ impl Detector {
         for entry in entries.starting_at(0) {
             let entry = entry?;
             let (p, _) = restored_row(registry, entry.index, &entry.envelope, &entry.payload)?;
-            if p.row.source != FINDING_SOURCE {
+            if !Format::is_reserved_source(&p.row.source) {
                 self.behaviour
                     .observe(&observation(&p.row), &mut self.anomalies);
                 self.anomalies.clear();
@@ -180,9 +181,10 @@ impl Detector {
     }
 
     /// Evaluates a batch the ledger stored as entries `first..`, in order; the alerts it raises
-    /// are added to `out`. Findings themselves are not evaluated.
+    /// are added to `out`. The records acta writes itself (findings, and the access records of
+    /// reads of the trail) are not evaluated.
     pub fn observe_batch(&mut self, first: u64, source: &str, done: &Done, out: &mut Vec<Finding>) {
-        if source == FINDING_SOURCE {
+        if Format::is_reserved_source(source) {
             return;
         }
         let mut matched = done.matched.iter().peekable();

@@ -43,8 +43,11 @@ use crate::units;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-/// Largest counting buffer kept for the next request.
+/// Largest counting buffer kept for the next request: record bytes, and records.
 const KEPT_COUNTING_BYTES: usize = 8 << 20;
+const KEPT_COUNTING_RECORDS: usize = 64 << 10;
+/// Decompressions and record counts that run at once.
+const DECODING_AT_ONCE: usize = 2;
 
 /// An API error, possibly with the seconds after which to retry.
 pub(super) struct Refusal(ApiError, Option<u64>);
@@ -99,7 +102,7 @@ impl Guard {
         Guard {
             limits,
             buckets: Mutex::new(HashMap::new()),
-            decoding: Arc::new(tokio::sync::Semaphore::new(2)),
+            decoding: Arc::new(tokio::sync::Semaphore::new(DECODING_AT_ONCE)),
             counting: Arc::new(Mutex::new(Vec::new())),
             registry: Arc::new(Registry::standard()),
         }
@@ -247,9 +250,12 @@ impl Guard {
                 .and_then(|mut b| b.pop())
                 .unwrap_or_default();
             let n = count_records(&registry, &data, format, max_records, &mut batch);
-            // A body of one huge record leaves a huge buffer: that one is not kept.
+            // A body of one huge record, or of very many tiny ones, leaves a huge buffer: that
+            // one is not kept; nor more buffers than counts run at once.
             if batch.data.capacity() <= KEPT_COUNTING_BYTES
+                && batch.records.capacity() <= KEPT_COUNTING_RECORDS
                 && let Ok(mut kept) = counting.lock()
+                && kept.len() < DECODING_AT_ONCE
             {
                 kept.push(batch);
             }

@@ -77,7 +77,8 @@ const SINK_DEADLINE: Duration = Duration::from_secs(10);
 const MAX_RECORD: usize = super::MAX_BODY;
 
 /// Durable batches that may wait for the index: room for its commits (every second) to pass
-/// without holding up answers.
+/// without holding up answers. A batch waiting holds its rows (about 1,000 of them), not its
+/// records, unless the index reads raw words.
 const INDEX_QUEUE: usize = 32;
 
 /// Record bytes per batch: a request is split so that every normaliser thread has a share of it,
@@ -107,6 +108,8 @@ enum ToSubmit {
         done: Receiver<Done>,
         source: SourceName,
         received_at: u64,
+        /// Whether detection looks at the batch (ingested records; not reads of the trail).
+        detect: bool,
     },
     End(Ending),
     Commit(tokio::sync::oneshot::Sender<()>),
@@ -118,6 +121,7 @@ enum ToSettle {
         ticket: Result<Ticket, String>,
         done: Done,
         source: SourceName,
+        detect: bool,
     },
     End(Ending),
     Commit(tokio::sync::oneshot::Sender<()>),
@@ -230,7 +234,7 @@ fn write_jobs(
         };
         let named = |name: &str| std::thread::Builder::new().name(name.into());
         let submit = named("acta-submit").spawn_scoped(s, move || {
-            submit(appender, keep_records, submits, to_settle)
+            submit(appender, keep_records, submits, to_settle, ok)
         });
         let settle = named("acta-settle").spawn_scoped(s, move || settling.run(settles, ok));
         let index = named("acta-index-feed").spawn_scoped(s, move || index(store, indexes, ok));
@@ -290,7 +294,7 @@ impl Framer<'_> {
                 // A later stage failed; dropping the job answers it with that.
                 break;
             }
-            let (opts, input, reply, rules) = match job {
+            let (opts, input, reply, detect) = match job {
                 Job::Commit(reply) => {
                     to_submit
                         .send(ToSubmit::Commit(reply))
@@ -310,7 +314,7 @@ impl Framer<'_> {
                         name: "request".into(),
                         data: job.body,
                     };
-                    (opts, input, Reply::Ingest(job.reply), self.rules.clone())
+                    (opts, input, Reply::Ingest(job.reply), true)
                 }
                 // Reads of the trail are recorded, not detected on.
                 Job::Access { record, reply } => {
@@ -325,7 +329,7 @@ impl Framer<'_> {
                         name: "access record".into(),
                         data: record,
                     };
-                    (opts, input, Reply::Access(reply), None)
+                    (opts, input, Reply::Access(reply), false)
                 }
             };
             let report = pipeline::frame_input(input, "request", &opts, &mut |framed| {
@@ -333,6 +337,9 @@ impl Framer<'_> {
                 let Framing::Batch(f) = framed else {
                     return Ok(());
                 };
+                if !ok.load(Ordering::Relaxed) {
+                    return Err(stopped());
+                }
                 let done = pool.submit(normalise::Job {
                     data: f.data,
                     spans: f.spans,
@@ -340,13 +347,14 @@ impl Framer<'_> {
                     received_at_ms: i64::try_from(f.received_at).unwrap_or(i64::MAX),
                     source: f.source.as_str().to_owned(),
                     output: Output::Rows,
-                    rules: rules.clone(),
+                    rules: self.rules.clone().filter(|_| detect),
                 })?;
                 to_submit
                     .send(ToSubmit::Batch {
                         done,
                         source: f.source,
                         received_at: f.received_at,
+                        detect,
                     })
                     .map_err(|_| stopped())
             });
@@ -369,6 +377,7 @@ fn submit(
     keep_records: bool,
     batches: Receiver<ToSubmit>,
     to_settle: SyncSender<ToSettle>,
+    ok: &AtomicBool,
 ) -> Result<()> {
     for msg in batches {
         let next = match msg {
@@ -378,6 +387,7 @@ fn submit(
                 done,
                 source,
                 received_at,
+                detect,
             } => {
                 let mut done = done
                     .recv()
@@ -392,13 +402,20 @@ fn submit(
                         std::mem::take(&mut done.spans),
                     )
                 };
-                let ticket = Batch::from_parts(source.clone(), received_at, data, spans)
-                    .map_err(|e| e.to_string())
-                    .and_then(|b| appender.submit(b).map_err(|e| e.to_string()));
+                // Once a later stage has failed, nothing more is stored: the jobs queued behind the
+                // failure are answered with it, and none of their records may be durable.
+                let ticket = if ok.load(Ordering::Relaxed) {
+                    Batch::from_parts(source.clone(), received_at, data, spans)
+                        .map_err(|e| e.to_string())
+                        .and_then(|b| appender.submit(b).map_err(|e| e.to_string()))
+                } else {
+                    Err("the ledger writer has stopped".into())
+                };
                 ToSettle::Batch {
                     ticket,
                     done,
                     source,
+                    detect,
                 }
             }
         };
@@ -425,6 +442,18 @@ struct Stored {
 }
 
 impl Stored {
+    /// Keeps the newest checkpoint seen: a batch's findings may be covered by a later checkpoint
+    /// than the job's next batch.
+    fn saw(&mut self, checkpoint: SignedCheckpoint) {
+        if self
+            .checkpoint
+            .as_ref()
+            .is_none_or(|c| c.checkpoint.size < checkpoint.checkpoint.size)
+        {
+            self.checkpoint = Some(checkpoint);
+        }
+    }
+
     /// The answer to an ingest request, once every batch of it is durable.
     fn answer(mut self, report: InputReport) -> Value {
         merge(&mut self.flagged, &report.flagged);
@@ -473,7 +502,8 @@ impl Settling<'_> {
                     ticket,
                     done,
                     source,
-                } => self.batch(ticket, done, &source, &mut stored),
+                    detect,
+                } => self.batch(ticket, done, &source, detect, &mut stored),
                 ToSettle::End(ending) => self.end(ending, std::mem::take(&mut stored)),
                 ToSettle::Commit(reply) => self
                     .to_index
@@ -500,6 +530,7 @@ impl Settling<'_> {
         ticket: Result<Ticket, String>,
         done: Done,
         source: &SourceName,
+        detect: bool,
         stored: &mut Stored,
     ) -> Result<(), String> {
         let receipt = ticket.and_then(|t| t.wait().map_err(|e| e.to_string()))?;
@@ -508,14 +539,14 @@ impl Settling<'_> {
             stored.last = Some(receipt.first + receipt.count - 1);
         }
         stored.entries += receipt.count;
-        stored.checkpoint = Some(receipt.checkpoint);
+        stored.saw(receipt.checkpoint);
         merge(&mut stored.flagged, &done.flagged);
         merge(&mut stored.not_events, &done.not_events);
         for (f, c) in &done.formats {
             *stored.formats.entry(*f).or_insert(0) += c;
         }
         let mut findings = Vec::new();
-        if let Some(d) = self.detection.as_mut() {
+        if let Some(d) = self.detection.as_mut().filter(|_| detect) {
             d.detector
                 .observe_batch(receipt.first, source.as_str(), &done, &mut findings);
         }
@@ -541,7 +572,7 @@ impl Settling<'_> {
             .and_then(Ticket::wait)
             .map_err(|e| e.to_string())?;
         stored.alerts += receipt.count;
-        stored.checkpoint = Some(receipt.checkpoint);
+        stored.saw(receipt.checkpoint);
         self.to_index
             .send(ToIndex::Entries {
                 first: receipt.first,
@@ -627,11 +658,18 @@ fn answer(reply: Reply, failure: Result<(), String>) {
 /// while entries arrive, and on demand once everything before the demand is in.
 fn index(mut store: Store, entries: Receiver<ToIndex>, ok: &AtomicBool) -> Result<()> {
     let mut early: BTreeMap<u64, Box<Done>> = BTreeMap::new();
-    let mut commits = Vec::new();
+    // Commits asked for, each with the ledger index the entries handed over before it reach.
+    let mut commits: Vec<(u64, tokio::sync::oneshot::Sender<()>)> = Vec::new();
     let result = (|| loop {
         match entries.recv_timeout(Duration::from_millis(500)) {
             Ok(ToIndex::Entries { first, mut done }) => {
-                if first != store.next() {
+                if first < store.next() {
+                    return Err(anyhow!(
+                        "the index is out of step: it has entries up to {}, given entries from {first} again",
+                        store.next()
+                    ));
+                }
+                if first > store.next() {
                     early.insert(first, done);
                     continue;
                 }
@@ -640,13 +678,25 @@ fn index(mut store: Store, entries: Receiver<ToIndex>, ok: &AtomicBool) -> Resul
                     store.append(store.next(), &mut done)?;
                 }
             }
-            Ok(ToIndex::Commit(reply)) => commits.push(reply),
+            Ok(ToIndex::Commit(reply)) => {
+                let reach = early
+                    .iter()
+                    .next_back()
+                    .map_or(store.next(), |(first, d)| first + d.rows.len() as u64);
+                commits.push((reach, reply));
+            }
             Err(RecvTimeoutError::Timeout) => store.commit_if_due()?,
             Err(RecvTimeoutError::Disconnected) => return Ok(()),
         }
-        if !commits.is_empty() && early.is_empty() {
+        if commits.iter().any(|(reach, _)| *reach <= store.next()) {
             store.commit()?;
-            for reply in commits.drain(..) {
+            let next = store.next();
+            let (answered, waiting) = commits
+                .drain(..)
+                .partition::<Vec<_>, _>(|(reach, _)| *reach <= next);
+            commits = waiting;
+            for (_, reply) in answered {
+                // A closed receiver is a caller that stopped waiting.
                 let _ = reply.send(());
             }
         }
