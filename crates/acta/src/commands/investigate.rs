@@ -487,6 +487,68 @@ struct Entry {
     note: Option<String>,
 }
 
+impl Entry {
+    /// The entry as a line of `acta export --format ndjson`: index, source and normalised event.
+    fn export_line(&self) -> Value {
+        let event = self
+            .event
+            .as_ref()
+            .map(|ev| serde_json::from_str::<Value>(&ev.to_json()).unwrap_or(Value::Null));
+        json!({"index": self.index, "source": self.source, "event": event})
+    }
+}
+
+/// What an export of a query covers: the entries it finds under the latest signed checkpoint, in
+/// ledger order, at most `limit` of them.
+pub(crate) struct ExportPlan {
+    pub wanted: Vec<u64>,
+    pub checkpoint: acta_ledger::Checkpoint,
+}
+
+pub(crate) fn export_plan(
+    data: &DataDir,
+    index: &Index,
+    query: &acta_query::Query,
+    range: TimeRange,
+    limit: usize,
+) -> Result<ExportPlan> {
+    let tree = TreeReader::open(&data.ledger_dir())?;
+    let Some((checkpoint, _)) = tree.latest_checkpoint()? else {
+        bail!("the ledger has no signed checkpoint yet");
+    };
+    let mut wanted = index.indices(query, range)?;
+    wanted.retain(|i| *i < checkpoint.size);
+    wanted.truncate(limit);
+    Ok(ExportPlan { wanted, checkpoint })
+}
+
+/// Hands the NDJSON export lines of `wanted` (ascending ledger indices) to `each`, in order,
+/// until it returns `false`.
+pub(crate) fn export_ndjson(
+    data: &DataDir,
+    registry: &Registry,
+    wanted: &[u64],
+    each: &mut dyn FnMut(Value) -> bool,
+) -> Result<()> {
+    let Some(first) = wanted.first() else {
+        return Ok(());
+    };
+    let wanted_set: BTreeSet<u64> = wanted.iter().copied().collect();
+    let mut left = wanted.len();
+    for e in Entries::open(&data.ledger_dir())?.starting_at(*first) {
+        let e = e?;
+        if !wanted_set.contains(&e.index) {
+            continue;
+        }
+        let entry = normalise_entry(registry, e.index, &e.envelope, e.payload)?;
+        left -= 1;
+        if !each(entry.export_line()) || left == 0 {
+            break;
+        }
+    }
+    Ok(())
+}
+
 fn normalise_entry(
     registry: &Registry,
     index: u64,
@@ -735,15 +797,7 @@ pub fn export(data: &DataDir, args: ExportArgs) -> Result<ExitCode> {
             row.index = entry.index;
             w.push(&row, entry.received_at_ms, &entry.raw)?;
         } else if args.format == ExportFormat::Ndjson {
-            let event = entry
-                .event
-                .as_ref()
-                .map(|ev| serde_json::from_str::<Value>(&ev.to_json()).unwrap_or(Value::Null));
-            writeln!(
-                out,
-                "{}",
-                json!({"index": entry.index, "source": entry.source, "event": event})
-            )?;
+            writeln!(out, "{}", entry.export_line())?;
         } else {
             let row = crate::store::Prepared::new(
                 &entry.source,

@@ -13,7 +13,9 @@ mod token;
 mod verify;
 
 pub(crate) use bench_serve::BenchServeArgs;
-pub(crate) use investigate::{entry_view, hit_json, open as open_index, parse_interval};
+pub(crate) use investigate::{
+    entry_view, export_ndjson, export_plan, hit_json, open as open_index, parse_interval,
+};
 
 use std::process::ExitCode;
 

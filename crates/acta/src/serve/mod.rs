@@ -14,7 +14,8 @@
 //!   ([`limits`]).
 //! - `POST /api/v1/ingest/github`, `/gitlab`, `/kubernetes`: native receivers, each with its
 //!   own check besides the token, configured in acta.toml ([`receivers`], [`config`]).
-//! - `GET /api/v1/events/{index}`, `GET /api/v1/alerts`, `GET /api/v1/ledger`, `GET /api/v1/me`:
+//! - `GET /api/v1/events/{index}`, `GET /api/v1/alerts`, `GET /api/v1/export`, `GET /api/v1/ledger`,
+//!   `GET /api/v1/me`:
 //!   see [`read`].
 //! - `GET /api/v1/tokens`: the tokens (never their secrets); `admin` only.
 //!
@@ -986,6 +987,7 @@ fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/v1/events/{index}", get(read::event))
         .route("/api/v1/alerts", get(read::alerts))
+        .route("/api/v1/export", get(read::export))
         .route("/api/v1/ledger", get(read::ledger))
         .route("/api/v1/me", get(read::me))
         .route("/api/v1/tokens", get(list_tokens))

@@ -5,6 +5,7 @@
 //!   the latest checkpoint, checked against the data directory's verifier key.
 //! - `GET /api/v1/alerts`: acta's findings (source `acta-finding`), newest first, with a summary
 //!   by severity and the mean time to insight.
+//! - `GET /api/v1/export`: the events a query finds, streamed as NDJSON in ledger order.
 //! - `GET /api/v1/ledger`: size, root and age of the latest checkpoint.
 //! - `GET /api/v1/me`: the token the request carries (id, name, role).
 
@@ -301,4 +302,111 @@ pub(super) async fn me(
         "name": caller.name,
         "role": caller.role,
     })))
+}
+
+/// Most events one export request gives; `limit` asks for fewer.
+const MAX_EXPORT: usize = 1_000_000;
+/// Export bytes handed to the connection at once.
+const EXPORT_CHUNK: usize = 64 << 10;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ExportParams {
+    #[serde(default)]
+    q: String,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<usize>,
+}
+
+/// The body of an export: chunks of NDJSON made on a blocking thread as the client reads them. A
+/// failure part-way ends the body with an error, so the client sees a cut transfer rather than a
+/// short export.
+struct ExportBody(tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>);
+
+impl axum::body::HttpBody for ExportBody {
+    type Data = axum::body::Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|c| c.map(|c| c.map(|bytes| hyper::body::Frame::data(bytes.into()))))
+    }
+}
+
+/// `GET /api/v1/export`: the events a query finds, as `acta export --format ndjson` writes them
+/// (index, source, normalised event), in ledger order, under the latest signed checkpoint, whose
+/// size and root are in the `Acta-Checkpoint-Size` and `Acta-Checkpoint-Root` headers. Narrowed
+/// to what the caller may read, and recorded, with the number of events, before it is answered.
+pub(super) async fn export(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    seen: Seen,
+    params: Result<UrlQuery<ExportParams>, QueryRejection>,
+) -> Result<axum::response::Response, Refusal> {
+    let caller = st.caller(&headers)?;
+    st.limits.rate(&headers)?;
+    let UrlQuery(p) = params.map_err(|e| bad_request(e.body_text()))?;
+    let limit = p.limit.unwrap_or(MAX_EXPORT).min(MAX_EXPORT);
+    let _turn = st.reads.acquire().await.map_err(internal)?;
+    let scope = st.read_scope(&caller, &seen, "export").await?;
+    let (query, range) = super::asked(&p.q, p.since.as_deref(), p.until.as_deref())?;
+    let query = scope.narrow(query);
+    let st2 = Arc::clone(&st);
+    let plan = tokio::task::spawn_blocking(move || {
+        st2.index.reload()?;
+        crate::commands::export_plan(&st2.data, &st2.index, &query, range, limit)
+    })
+    .await
+    .map_err(internal)?
+    .map_err(internal)?;
+    let params = json!({"q": p.q, "since": p.since, "until": p.until, "limit": limit});
+    st.record_read(&caller, &seen, "export", params, plan.wanted.len() as u64)
+        .await?;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let st2 = Arc::clone(&st);
+    let size = plan.checkpoint.size;
+    let root = plan.checkpoint.root.to_string();
+    tokio::task::spawn_blocking(move || {
+        let mut chunk = Vec::with_capacity(EXPORT_CHUNK + 4096);
+        let mut open = true;
+        let done =
+            crate::commands::export_ndjson(&st2.data, &st2.registry, &plan.wanted, &mut |line| {
+                // INVARIANT: a Value always serialises.
+                let _ = serde_json::to_writer(&mut chunk, &line);
+                chunk.push(b'\n');
+                if chunk.len() >= EXPORT_CHUNK {
+                    let full =
+                        std::mem::replace(&mut chunk, Vec::with_capacity(EXPORT_CHUNK + 4096));
+                    // The client went away: stop reading the ledger.
+                    open = tx.blocking_send(Ok(full)).is_ok();
+                }
+                open
+            });
+        match done {
+            Ok(()) if open && !chunk.is_empty() => {
+                let _ = tx.blocking_send(Ok(chunk));
+            }
+            Ok(()) => {}
+            Err(e) => {
+                eprintln!("acta: export cut short: {e:#}");
+                let _ = tx.blocking_send(Err(std::io::Error::other("the export failed")));
+            }
+        }
+    });
+    let mut response = axum::response::Response::new(axum::body::Body::new(ExportBody(rx)));
+    let h = response.headers_mut();
+    h.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/x-ndjson"),
+    );
+    h.insert("acta-checkpoint-size", size.into());
+    if let Ok(v) = axum::http::HeaderValue::from_str(&root) {
+        h.insert("acta-checkpoint-root", v);
+    }
+    Ok(response)
 }
