@@ -114,10 +114,14 @@ struct AppState {
     sources: Mutex<(Option<u64>, Vec<String>)>,
     /// Reads answered at once at most (each holds its answer until its record is durable).
     reads: tokio::sync::Semaphore,
+    /// Exports streaming at once at most (each holds a blocking thread while its client reads).
+    exports: Arc<tokio::sync::Semaphore>,
 }
 
 /// Reads of the trail answered at once at most; more wait their turn.
 const CONCURRENT_READS: usize = 32;
+/// Exports streaming at once at most; more are refused with 503 until one ends.
+const CONCURRENT_EXPORTS: usize = 4;
 
 /// What a read is recorded with besides the caller: where it came from and what it asked.
 pub(crate) struct Seen {
@@ -1103,6 +1107,7 @@ pub fn run(data: &DataDir, args: ServeArgs) -> Result<ExitCode> {
         sinks,
         sources: Mutex::new((None, Vec::new())),
         reads: tokio::sync::Semaphore::new(CONCURRENT_READS),
+        exports: Arc::new(tokio::sync::Semaphore::new(CONCURRENT_EXPORTS)),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -352,6 +352,14 @@ pub(super) async fn export(
     st.limits.rate(&headers)?;
     let UrlQuery(p) = params.map_err(|e| bad_request(e.body_text()))?;
     let limit = p.limit.unwrap_or(MAX_EXPORT).min(MAX_EXPORT);
+    // Held until the last byte is handed over: a client reading slowly holds one of few.
+    let streaming = Arc::clone(&st.exports).try_acquire_owned().map_err(|_| {
+        ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "as many exports as this server streams at once are under way; retry shortly".into(),
+        )
+    })?;
     let _turn = st.reads.acquire().await.map_err(internal)?;
     let scope = st.read_scope(&caller, &seen, "export").await?;
     let (query, range) = super::asked(&p.q, p.since.as_deref(), p.until.as_deref())?;
@@ -372,6 +380,7 @@ pub(super) async fn export(
     let size = plan.checkpoint.size;
     let root = plan.checkpoint.root.to_string();
     tokio::task::spawn_blocking(move || {
+        let _streaming = streaming;
         let mut chunk = Vec::with_capacity(EXPORT_CHUNK + 4096);
         let mut open = true;
         let done =
