@@ -5,16 +5,11 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
+use common::serve::{ADMIN, Server};
 use common::{acta, testdata, text};
 use serde_json::Value;
-
-const ADMIN: &str = "acta_0123456789ab_QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo0NTY3ODk";
 
 /// The JSON report of a successful `acta bench serve`.
 fn bench(data: &Path, args: &[&str]) -> Value {
@@ -143,32 +138,8 @@ fn bench_serve_loads_a_running_server_and_checks_its_growth() {
     assert!(o.status.success(), "{}", text(&o));
     let ingest = String::from_utf8(o.stdout).unwrap().trim().to_owned();
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_acta"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("ACTA_ADMIN_TOKEN", ADMIN)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let err = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let base = loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("acta serve printed no listening address");
-        if let Some(addr) = line.strip_prefix("acta: listening on ") {
-            break addr.to_owned();
-        }
-    };
+    let server = Server::start(data);
+    let base = server.base.clone();
 
     // An admin token: the index count is checked too.
     let common = [
@@ -223,15 +194,8 @@ fn bench_serve_loads_a_running_server_and_checks_its_growth() {
     assert!(!o.status.success());
     assert!(text(&o).contains("401"), "{}", text(&o));
 
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    assert!(child.wait().unwrap().success());
+    let (clean, said) = server.stop();
+    assert!(clean, "{said}");
     // The two runs' events, and the reads the server recorded besides.
     assert!((before + 2400..before + 2600).contains(&checkpoint_size(data)));
     assert!(checkpoint_size(data) >= last);
