@@ -332,6 +332,38 @@ impl Spawned {
     }
 }
 
+/// The CPU time of the server (when its pid is known) and of this process at the start of a phase.
+struct CpuMark {
+    server: Option<u32>,
+    server0: Option<Duration>,
+    client0: Option<Duration>,
+}
+
+impl CpuMark {
+    fn now(server: Option<u32>) -> CpuMark {
+        CpuMark {
+            server,
+            server0: server.and_then(|p| cpu_time(Some(p))),
+            client0: cpu_time(None),
+        }
+    }
+
+    /// The server's CPU time since the mark.
+    fn server_since(&self) -> Option<Duration> {
+        self.server
+            .and_then(|p| cpu_time(Some(p)))
+            .zip(self.server0)
+            .map(|(b, a)| b.saturating_sub(a))
+    }
+
+    /// This process's CPU time since the mark.
+    fn client_since(&self) -> Option<Duration> {
+        cpu_time(None)
+            .zip(self.client0)
+            .map(|(b, a)| b.saturating_sub(a))
+    }
+}
+
 /// User + system CPU time of a process so far.
 fn cpu_time(pid: Option<u32>) -> Option<Duration> {
     let path = match pid {
@@ -541,7 +573,7 @@ fn full_speed(
 ) -> Result<Phase> {
     let next = AtomicU64::new(0);
     let busy = AtomicU64::new(0);
-    let (server0, client0) = (server.and_then(|p| cpu_time(Some(p))), cpu_time(None));
+    let cpu = CpuMark::now(server);
     let (acks, elapsed) = on_connections(connections, make, &|_, client, stop, pause| {
         let mut acks = Vec::new();
         while !stop.load(Ordering::Relaxed) {
@@ -567,13 +599,8 @@ fn full_speed(
         elapsed,
         busy: busy.load(Ordering::Relaxed),
         late: 0,
-        server_cpu: server
-            .and_then(|p| cpu_time(Some(p)))
-            .zip(server0)
-            .map(|(b, a)| b.saturating_sub(a)),
-        client_cpu: cpu_time(None)
-            .zip(client0)
-            .map(|(b, a)| b.saturating_sub(a)),
+        server_cpu: cpu.server_since(),
+        client_cpu: cpu.client_since(),
     })
 }
 
@@ -593,7 +620,7 @@ fn paced(
     let interval = Duration::from_secs_f64(1.0 / per_second.max(1e-6));
     let busy = AtomicU64::new(0);
     let late = AtomicU64::new(0);
-    let (server0, client0) = (server.and_then(|p| cpu_time(Some(p))), cpu_time(None));
+    let cpu = CpuMark::now(server);
     let start = Instant::now() + Duration::from_millis(50);
     let (acks, elapsed) = on_connections(connections, make, &|c, client, stop, pause| {
         let mut acks = Vec::new();
@@ -619,13 +646,8 @@ fn paced(
         elapsed: elapsed.saturating_sub(Duration::from_millis(50)),
         busy: busy.load(Ordering::Relaxed),
         late: late.load(Ordering::Relaxed),
-        server_cpu: server
-            .and_then(|p| cpu_time(Some(p)))
-            .zip(server0)
-            .map(|(b, a)| b.saturating_sub(a)),
-        client_cpu: cpu_time(None)
-            .zip(client0)
-            .map(|(b, a)| b.saturating_sub(a)),
+        server_cpu: cpu.server_since(),
+        client_cpu: cpu.client_since(),
     })
 }
 
