@@ -706,7 +706,8 @@ pub fn alert_line(alert: &Alert, index: u64) -> String {
     )
 }
 
-fn merge(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
+/// Adds counts by reason to `into`.
+pub(crate) fn merge(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
     for (k, v) in from {
         *into.entry(k.clone()).or_insert(0) += v;
     }

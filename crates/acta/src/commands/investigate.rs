@@ -503,6 +503,8 @@ impl Entry {
 pub(crate) struct ExportPlan {
     pub wanted: Vec<u64>,
     pub checkpoint: acta_ledger::Checkpoint,
+    /// The checkpoint's signed note.
+    pub note: String,
 }
 
 pub(crate) fn export_plan(
@@ -513,13 +515,17 @@ pub(crate) fn export_plan(
     limit: usize,
 ) -> Result<ExportPlan> {
     let tree = TreeReader::open(&data.ledger_dir())?;
-    let Some((checkpoint, _)) = tree.latest_checkpoint()? else {
+    let Some((checkpoint, note)) = tree.latest_checkpoint()? else {
         bail!("the ledger has no signed checkpoint yet");
     };
     let mut wanted = index.indices(query, range)?;
     wanted.retain(|i| *i < checkpoint.size);
     wanted.truncate(limit);
-    Ok(ExportPlan { wanted, checkpoint })
+    Ok(ExportPlan {
+        wanted,
+        checkpoint,
+        note,
+    })
 }
 
 /// Hands the NDJSON export lines of `wanted` (ascending ledger indices) to `each`, in order,
@@ -730,15 +736,11 @@ pub fn export(data: &DataDir, args: ExportArgs) -> Result<ExitCode> {
     let text = args.query.join(" ");
     let a = asked(&text, &args.bounds)?;
     let index = open(data)?;
-    let wanted = index.indices(&a.query, a.range)?;
-    let tree = TreeReader::open(&data.ledger_dir())?;
-    let Some((checkpoint, note)) = tree.latest_checkpoint()? else {
-        bail!("the ledger has no signed checkpoint yet");
-    };
-    let wanted: Vec<u64> = wanted
-        .into_iter()
-        .filter(|i| *i < checkpoint.size)
-        .collect();
+    let ExportPlan {
+        wanted,
+        checkpoint,
+        note,
+    } = export_plan(data, &index, &a.query, a.range, usize::MAX)?;
     // Parquet: the investigation fields, the time of receipt and the raw record of each entry.
     let mut parquet = match args.format {
         ExportFormat::Parquet => {

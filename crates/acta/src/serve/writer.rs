@@ -34,7 +34,9 @@ use super::metrics;
 use crate::datadir::DataDir;
 use crate::detection::{Detector, Finding};
 use crate::normalise::{self, Done, Output, Pool};
-use crate::pipeline::{self, FindingsBatch, FrameOptions, Framing, Input, InputReport, Raised};
+use crate::pipeline::{
+    self, FindingsBatch, FrameOptions, Framing, Input, InputReport, Raised, merge,
+};
 use crate::sinks::{SinkMonitor, Sinks};
 use crate::store::Store;
 
@@ -708,12 +710,6 @@ fn index(mut store: Store, entries: Receiver<ToIndex>, ok: &AtomicBool) -> Resul
     }
     let closed = store.close();
     result.and(closed)
-}
-
-fn merge(into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>) {
-    for (k, v) in from {
-        *into.entry(k.clone()).or_insert(0) += v;
-    }
 }
 
 #[cfg(test)]
