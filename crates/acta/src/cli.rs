@@ -311,7 +311,9 @@ pub enum BenchCommand {
     /// overhead on generated ~1 KB CloudTrail-shaped events.
     Ingest(BenchIngestArgs),
     /// Measure parse + normalise throughput on one core, per input format: generated
-    /// CloudTrail-shaped events, and each FILE given (its records repeated in memory).
+    /// CloudTrail-shaped events, and each FILE given (its records repeated in memory). Three
+    /// passes: into the event model, the same serialised to JSON, and for index rows alone (what
+    /// ingest does: no `unmapped` fields).
     Parse {
         /// Generated CloudTrail events to parse.
         #[arg(long, default_value_t = 200_000)]

@@ -173,7 +173,8 @@ pub fn normalise(registry: &Registry, job: Job) -> Done {
         let n = if print {
             registry.normalise(&record, job.choice)
         } else {
-            registry.normalise_lean(&record, job.choice)
+            // Rows and counts read no `unmapped` field.
+            registry.normalise_row(&record, job.choice)
         };
         if let Some(note) = &n.note {
             let map = if note.is_flag() {
@@ -224,5 +225,98 @@ pub fn normalise(registry: &Registry, job: Job) -> Done {
         not_events,
         formats,
         matched,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+
+    use acta_ingest::formats::Record;
+
+    use super::*;
+    use crate::pipeline::{FrameOptions, Framing, Input, frame_input};
+
+    fn samples(dir: &Path, out: &mut Vec<PathBuf>) {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+            .expect("testdata is readable")
+            .map(|e| e.expect("a directory entry").path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                samples(&p, out);
+            } else if p
+                .extension()
+                .is_some_and(|e| ["json", "ndjson", "log", "csv"].iter().any(|x| e == *x))
+            {
+                out.push(p);
+            }
+        }
+    }
+
+    /// Index rows built without `unmapped` (what the server and `acta ingest` store) are the rows
+    /// of the full events, record for record, over every real sample the project ships.
+    #[test]
+    fn rows_without_unmapped_equal_rows_of_full_events() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
+        let mut files = Vec::new();
+        for source in [
+            "cloudtrail",
+            "github",
+            "gitlab",
+            "k8s-audit",
+            "linux",
+            "pgaudit",
+        ] {
+            samples(&root.join(source), &mut files);
+        }
+        assert!(files.len() > 50, "samples found: {}", files.len());
+        let registry = Arc::new(Registry::standard());
+        let (mut records, mut with_unmapped) = (0u64, 0u64);
+        for file in &files {
+            let opts = FrameOptions {
+                source: None,
+                format: None,
+                registry: registry.clone(),
+                max_record_bytes: 1 << 20,
+                batch_bytes: 1 << 20,
+            };
+            let mut each = |f: Framing| {
+                let Framing::Batch(b) = f else { return Ok(()) };
+                for span in &b.spans {
+                    let record = Record {
+                        bytes: &b.data[span.clone()],
+                        received_at_ms: 1_763_740_000_000,
+                    };
+                    let full = registry.normalise_lean(&record, b.choice);
+                    let lean = registry.normalise_row(&record, b.choice);
+                    let source = b.source.as_str();
+                    let (f, l) = (full.event.as_deref(), lean.event.as_deref());
+                    let (pf, pl) = (
+                        Prepared::new(source, f, record.received_at_ms),
+                        Prepared::new(source, l, record.received_at_ms),
+                    );
+                    assert_eq!(pf.row, pl.row, "{}", file.display());
+                    assert_eq!(pf.detail, pl.detail, "{}", file.display());
+                    assert_eq!(full.format, lean.format);
+                    if let (Some(f), Some(l)) = (f, l) {
+                        assert!(l.unmapped.is_empty(), "{}", file.display());
+                        with_unmapped += u64::from(!f.unmapped.is_empty());
+                        let mut f = f.clone();
+                        f.unmapped.clear();
+                        assert_eq!(f.to_json(), l.to_json(), "{}", file.display());
+                    }
+                    records += 1;
+                }
+                Ok(())
+            };
+            let report = frame_input(Input::File(file.clone()), "sample", &opts, &mut each)
+                .expect("framing a sample");
+            assert!(report.failures.is_empty(), "{:?}", report.failures);
+        }
+        // The comparison covered real records, most of which have unmapped fields.
+        assert!(records > 500, "records compared: {records}");
+        assert!(with_unmapped * 2 > records, "{with_unmapped} of {records}");
     }
 }

@@ -113,14 +113,15 @@ pub fn renormalise(
 }
 
 /// The index row of ledger entry `index`, normalised again from its envelope and payload (without
-/// `raw_data`), and when acta received it.
+/// `raw_data` or `unmapped`, which rows do not read), and when acta received it.
 pub fn restored_row(
     registry: &Registry,
     index: u64,
     envelope: &[u8],
     payload: &[u8],
 ) -> Result<(Prepared, i64)> {
-    let r = renormalise(registry, index, envelope, payload, false)?;
+    let r =
+        acta_event::without_unmapped(|| renormalise(registry, index, envelope, payload, false))?;
     let mut p = Prepared::new(&r.source, r.normalised.event.as_deref(), r.received_at_ms);
     p.row.index = index;
     Ok((p, r.received_at_ms))

@@ -368,6 +368,13 @@ impl Registry {
         n
     }
 
+    /// Normalises one record for its index row alone: `raw_data` stays empty and nothing is put
+    /// under `unmapped` (see [`acta_event::without_unmapped`]); every other field is as
+    /// [`Registry::normalise_lean`] makes it.
+    pub fn normalise_row(&self, record: &Record<'_>, choice: Choice) -> Normalised {
+        acta_event::without_unmapped(|| self.normalise_lean(record, choice))
+    }
+
     /// Normalises one record, leaving `raw_data` empty: for stores that keep the record's bytes
     /// elsewhere (the ledger), which spares a copy and its escaping.
     pub fn normalise_lean(&self, record: &Record<'_>, choice: Choice) -> Normalised {
