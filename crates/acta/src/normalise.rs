@@ -300,6 +300,12 @@ mod tests {
                     assert_eq!(pf.row, pl.row, "{}", file.display());
                     assert_eq!(pf.detail, pl.detail, "{}", file.display());
                     assert_eq!(full.format, lean.format);
+                    assert_eq!(
+                        full.note.as_ref().map(|n| n.summary_reason()),
+                        lean.note.as_ref().map(|n| n.summary_reason()),
+                        "{}",
+                        file.display()
+                    );
                     if let (Some(f), Some(l)) = (f, l) {
                         assert!(l.unmapped.is_empty(), "{}", file.display());
                         with_unmapped += u64::from(!f.unmapped.is_empty());
