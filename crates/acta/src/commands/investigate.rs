@@ -478,7 +478,7 @@ pub(crate) fn parse_interval(s: &str) -> Result<i64> {
 }
 
 /// One stored entry, read back from the ledger and normalised again.
-struct Entry {
+pub(crate) struct Entry {
     index: u64,
     source: String,
     received_at_ms: i64,
@@ -489,7 +489,7 @@ struct Entry {
 
 impl Entry {
     /// The entry as a line of `acta export --format ndjson`: index, source and normalised event.
-    fn export_line(&self) -> Value {
+    pub(crate) fn export_line(&self) -> Value {
         let event = self
             .event
             .as_ref()
@@ -528,13 +528,13 @@ pub(crate) fn export_plan(
     })
 }
 
-/// Hands the NDJSON export lines of `wanted` (ascending ledger indices) to `each`, in order,
+/// Hands the entries `wanted` (ascending ledger indices), normalised again, to `each` in order,
 /// until it returns `false`.
-pub(crate) fn export_ndjson(
+pub(crate) fn export_entries(
     data: &DataDir,
     registry: &Registry,
     wanted: &[u64],
-    each: &mut dyn FnMut(Value) -> bool,
+    each: &mut dyn FnMut(Entry) -> Result<bool>,
 ) -> Result<()> {
     let Some(first) = wanted.first() else {
         return Ok(());
@@ -548,7 +548,7 @@ pub(crate) fn export_ndjson(
         }
         let entry = normalise_entry(registry, e.index, &e.envelope, e.payload)?;
         left -= 1;
-        if !each(entry.export_line()) || left == 0 {
+        if !each(entry)? || left == 0 {
             break;
         }
     }
@@ -771,24 +771,12 @@ pub fn export(data: &DataDir, args: ExportArgs) -> Result<ExitCode> {
         )),
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
-    let wanted_set: BTreeSet<u64> = wanted.iter().copied().collect();
-    let entries = match wanted.first() {
-        Some(first) => Entries::open(&data.ledger_dir())?.starting_at(*first),
-        None => Entries::open(&data.ledger_dir())?,
-    };
     let mut exported = 0u64;
     if args.format == ExportFormat::Csv {
         write_csv(&mut out, &EXPORT_COLUMNS)?;
     }
-    for e in entries {
-        let e = e?;
-        if e.index >= checkpoint.size || exported == wanted.len() as u64 {
-            break;
-        }
-        if !wanted_set.contains(&e.index) {
-            continue;
-        }
-        let entry = normalise_entry(&registry, e.index, &e.envelope, e.payload)?;
+    // `wanted` lies under the checkpoint (`export_plan`).
+    export_entries(data, &registry, &wanted, &mut |entry| {
         if let Some(w) = parquet.as_mut() {
             let mut row = crate::store::Prepared::new(
                 &entry.source,
@@ -825,7 +813,8 @@ pub fn export(data: &DataDir, args: ExportArgs) -> Result<ExitCode> {
             )?;
         }
         exported += 1;
-    }
+        Ok(true)
+    })?;
     out.flush()?;
     if let Some(w) = parquet {
         w.finish()?;

@@ -14,7 +14,7 @@ mod verify;
 
 pub(crate) use bench_serve::BenchServeArgs;
 pub(crate) use investigate::{
-    entry_view, export_ndjson, export_plan, hit_json, open as open_index, parse_interval,
+    entry_view, export_entries, export_plan, hit_json, open as open_index, parse_interval,
 };
 
 use std::process::ExitCode;

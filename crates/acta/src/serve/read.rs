@@ -384,9 +384,9 @@ pub(super) async fn export(
         let mut chunk = Vec::with_capacity(EXPORT_CHUNK + 4096);
         let mut open = true;
         let done =
-            crate::commands::export_ndjson(&st2.data, &st2.registry, &plan.wanted, &mut |line| {
+            crate::commands::export_entries(&st2.data, &st2.registry, &plan.wanted, &mut |entry| {
                 // INVARIANT: a Value always serialises.
-                let _ = serde_json::to_writer(&mut chunk, &line);
+                let _ = serde_json::to_writer(&mut chunk, &entry.export_line());
                 chunk.push(b'\n');
                 if chunk.len() >= EXPORT_CHUNK {
                     let full =
@@ -394,7 +394,7 @@ pub(super) async fn export(
                     // The client went away: stop reading the ledger.
                     open = tx.blocking_send(Ok(full)).is_ok();
                 }
-                open
+                Ok(open)
             });
         match done {
             Ok(()) if open && !chunk.is_empty() => {
