@@ -110,8 +110,6 @@ enum ToSubmit {
         done: Receiver<Done>,
         source: SourceName,
         received_at: u64,
-        /// Whether detection looks at the batch (ingested records; not reads of the trail).
-        detect: bool,
     },
     End(Ending),
     Commit(tokio::sync::oneshot::Sender<()>),
@@ -123,7 +121,6 @@ enum ToSettle {
         ticket: Result<Ticket, String>,
         done: Done,
         source: SourceName,
-        detect: bool,
     },
     End(Ending),
     Commit(tokio::sync::oneshot::Sender<()>),
@@ -296,7 +293,7 @@ impl Framer<'_> {
                 // A later stage failed; dropping the job answers it with that.
                 break;
             }
-            let (opts, input, reply, detect) = match job {
+            let (opts, input, reply) = match job {
                 Job::Commit(reply) => {
                     to_submit
                         .send(ToSubmit::Commit(reply))
@@ -316,7 +313,7 @@ impl Framer<'_> {
                         name: "request".into(),
                         data: job.body,
                     };
-                    (opts, input, Reply::Ingest(job.reply), true)
+                    (opts, input, Reply::Ingest(job.reply))
                 }
                 // Reads of the trail are recorded, not detected on.
                 Job::Access { record, reply } => {
@@ -331,7 +328,7 @@ impl Framer<'_> {
                         name: "access record".into(),
                         data: record,
                     };
-                    (opts, input, Reply::Access(reply), false)
+                    (opts, input, Reply::Access(reply))
                 }
             };
             let report = pipeline::frame_input(input, "request", &opts, &mut |framed| {
@@ -349,14 +346,17 @@ impl Framer<'_> {
                     received_at_ms: i64::try_from(f.received_at).unwrap_or(i64::MAX),
                     source: f.source.as_str().to_owned(),
                     output: Output::Rows,
-                    rules: self.rules.clone().filter(|_| detect),
+                    // Records acta writes itself (reads of the trail) are not detected on.
+                    rules: self
+                        .rules
+                        .clone()
+                        .filter(|_| !Format::is_reserved_source(f.source.as_str())),
                 })?;
                 to_submit
                     .send(ToSubmit::Batch {
                         done,
                         source: f.source,
                         received_at: f.received_at,
-                        detect,
                     })
                     .map_err(|_| stopped())
             });
@@ -389,7 +389,6 @@ fn submit(
                 done,
                 source,
                 received_at,
-                detect,
             } => {
                 let mut done = done
                     .recv()
@@ -417,7 +416,6 @@ fn submit(
                     ticket,
                     done,
                     source,
-                    detect,
                 }
             }
         };
@@ -504,8 +502,7 @@ impl Settling<'_> {
                     ticket,
                     done,
                     source,
-                    detect,
-                } => self.batch(ticket, done, &source, detect, &mut stored),
+                } => self.batch(ticket, done, &source, &mut stored),
                 ToSettle::End(ending) => self.end(ending, std::mem::take(&mut stored)),
                 ToSettle::Commit(reply) => self
                     .to_index
@@ -532,7 +529,6 @@ impl Settling<'_> {
         ticket: Result<Ticket, String>,
         done: Done,
         source: &SourceName,
-        detect: bool,
         stored: &mut Stored,
     ) -> Result<(), String> {
         let receipt = ticket.and_then(|t| t.wait().map_err(|e| e.to_string()))?;
@@ -548,7 +544,8 @@ impl Settling<'_> {
             *stored.formats.entry(*f).or_insert(0) += c;
         }
         let mut findings = Vec::new();
-        if let Some(d) = self.detection.as_mut().filter(|_| detect) {
+        // The detector passes over the records acta writes itself.
+        if let Some(d) = self.detection.as_mut() {
             d.detector
                 .observe_batch(receipt.first, source.as_str(), &done, &mut findings);
         }
